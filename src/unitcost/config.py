@@ -1,0 +1,138 @@
+"""Settings declared once, and the ``unitcost.yaml`` file validated by pydantic.
+
+``SETTINGS`` is the single table of global settings: the CLI builds its options
+from it and a test checks that each one is documented in the README.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from unitcost.errors import ConfigError
+
+CONFIG_FILE_NAME = "unitcost.yaml"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A global setting: name, default, type, environment variable and help."""
+
+    name: str
+    default: str
+    type: type
+    env: str
+    help: str
+
+    def resolve(self, value: str | None = None) -> str:
+        """Return the value given, else the environment variable, else the default."""
+        if value is not None:
+            return value
+        return os.environ.get(self.env, self.default)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "unitcost.duckdb", str, "UNITCOST_DB", "Path of the DuckDB workspace file."),
+    Setting(
+        "config",
+        CONFIG_FILE_NAME,
+        str,
+        "UNITCOST_CONFIG",
+        "Path of the YAML configuration (prices, overrides); optional.",
+    ),
+)
+
+
+def setting(name: str) -> Setting:
+    """Return the declared setting called ``name``."""
+    for s in SETTINGS:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PriceOverride(_Strict):
+    """A price for a model genai-prices does not know, or a negotiated one (USD per million tokens)."""
+
+    provider: str
+    model: str
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cache_read_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    valid_from: dt.date | None = Field(default=None, alias="from")
+
+    @field_validator("provider", "model")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+
+class PricesConfig(_Strict):
+    overrides: list[PriceOverride] = Field(default_factory=list)
+    discount_pct: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("discount_pct")
+    @classmethod
+    def _pct_range(cls, v: dict[str, float]) -> dict[str, float]:
+        for provider, pct in v.items():
+            if not 0 <= pct < 100:
+                raise ValueError(f"discount for {provider!r} must be in [0, 100), got {pct}")
+        return v
+
+
+class Config(_Strict):
+    """The whole ``unitcost.yaml``."""
+
+    currency: str = "USD"
+    prices: PricesConfig = Field(default_factory=PricesConfig)
+
+    @field_validator("currency")
+    @classmethod
+    def _usd_only(cls, v: str) -> str:
+        if v.upper() != "USD":
+            raise ValueError("only USD is supported for token prices (genai-prices quotes USD)")
+        return "USD"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Return the configuration read from ``path``, or defaults when no file exists.
+
+    An explicitly named file that is missing is an error; the default
+    ``unitcost.yaml`` in the working directory is optional.
+
+    >>> load_config("/nonexistent/none.yaml")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    unitcost.errors.ConfigError: config file /nonexistent/none.yaml does not exist
+    """
+    explicit = path is not None or CONFIG_FILE_NAME != setting("config").resolve()
+    p = Path(setting("config").resolve(None if path is None else str(path)))
+    if not p.exists():
+        if explicit:
+            raise ConfigError(f"config file {p} does not exist")
+        return Config()
+    try:
+        raw: Any = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)
+        )
+        raise ConfigError(f"{p}: {problems}") from e

@@ -1,0 +1,277 @@
+"""The shared ingestion machinery: read, validate, quarantine, dedupe, store.
+
+Everything runs on the engine: a file is read into a staging table, every row is
+checked with one SQL expression per rule, good rows are inserted with an anti-join
+on the table's key, bad rows go to ``quarantine`` with the record number, field and
+reason. One transaction per file: a file either lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import duckdb
+
+from unitcost.errors import IngestError, InputFileNotFound
+from unitcost.schema import OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
+from unitcost.store import Store
+
+
+class OnError(str, Enum):
+    """What to do with a row that fails validation."""
+
+    QUARANTINE = "quarantine"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Counts for one ingested file."""
+
+    source_file: str
+    target_table: str
+    format: str
+    rows_read: int
+    rows_landed: int
+    rows_quarantined: int
+    duplicates_skipped: int
+    first_problem: str | None = None
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def quote_ident(name: str) -> str:
+    """Return ``name`` quoted as an SQL identifier.
+
+    >>> quote_ident('a"b')
+    '"a""b"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str) -> str:
+    """Return ``value`` as an SQL string literal.
+
+    >>> sql_literal("it's")
+    "'it''s'"
+    """
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _typed(col: str, sql_type: str) -> str:
+    """SQL that converts a staged column to its canonical type (NULL when it cannot)."""
+    c = f"NULLIF(TRIM(CAST({quote_ident(col)} AS VARCHAR)), '')"
+    if sql_type == "TIMESTAMP":
+        return f"CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if sql_type == "BOOLEAN":
+        return f"TRY_CAST(LOWER({c}) AS BOOLEAN)"
+    if sql_type in ("BIGINT", "INTEGER"):
+        # accept 12 and 12.0, refuse 12.5
+        return (
+            f"CASE WHEN TRY_CAST({c} AS DOUBLE) = FLOOR(TRY_CAST({c} AS DOUBLE)) "
+            f"THEN TRY_CAST(TRY_CAST({c} AS DOUBLE) AS {sql_type}) END"
+        )
+    if sql_type == "JSON":
+        return f"CASE WHEN json_valid({c}) THEN CAST({c} AS JSON) END"
+    if sql_type == "VARCHAR":
+        return c
+    return f"TRY_CAST({c} AS {sql_type})"
+
+
+class CanonicalValidator:
+    """Builds the typed projection and the row checks for a canonical table."""
+
+    def __init__(self, table: Table, present: list[str]) -> None:
+        self.table = table
+        self.present = set(present)
+
+    def typed_select(self) -> str:
+        parts = []
+        for col in self.table.columns:
+            if col.name in self.present:
+                parts.append(f"{_typed(col.name, col.sql_type)} AS {col.name}")
+            else:
+                parts.append(f"CAST(NULL AS {col.sql_type}) AS {col.name}")
+        return ", ".join(parts)
+
+    def checks(self) -> list[tuple[str, str, str]]:
+        """Return (field, SQL condition that is TRUE when the row is bad, reason)."""
+        out: list[tuple[str, str, str]] = []
+        for col in self.table.columns:
+            raw = f"NULLIF(TRIM(CAST({quote_ident('__raw_' + col.name)} AS VARCHAR)), '')"
+            if col.required:
+                if col.name in self.present:
+                    out.append((col.name, f"{raw} IS NULL", "required value is missing"))
+            if col.name in self.present:
+                out.append(
+                    (col.name, f"{raw} IS NOT NULL AND {col.name} IS NULL", f"not a valid {col.sql_type.lower()}")
+                )
+        t = ""
+        if self.table.name == "usage":
+            for tok in TOKEN_COLUMNS:
+                out.append((tok, f"{t}{tok} < 0", "token counts cannot be negative"))
+            out.append(
+                (
+                    "cache_read_tokens",
+                    f"COALESCE({t}cache_read_tokens, 0) + COALESCE({t}cache_write_tokens, 0) "
+                    f"> COALESCE({t}input_tokens, 0)",
+                    "cache_read_tokens + cache_write_tokens exceed input_tokens "
+                    "(input_tokens must include cached tokens)",
+                )
+            )
+            out.append(
+                (
+                    "reasoning_tokens",
+                    f"COALESCE({t}reasoning_tokens, 0) > COALESCE({t}output_tokens, 0)",
+                    "reasoning_tokens exceed output_tokens (output_tokens must include reasoning)",
+                )
+            )
+            allowed = ", ".join(f"'{s}'" for s in STATUSES)
+            out.append(("status", f"LOWER({t}status) NOT IN ({allowed})", f"status must be one of {STATUSES}"))
+            out.append(("attempt", f"{t}attempt < 1", "attempt starts at 1"))
+            for col in ("latency_ms", "ttft_ms", "gpu_seconds"):
+                out.append((col, f"{t}{col} < 0", "cannot be negative"))
+        if self.table.name == "outcomes":
+            allowed = ", ".join(f"'{s}'" for s in OUTCOME_VALUES)
+            out.append(
+                ("outcome", f"LOWER({t}outcome) NOT IN ({allowed})", f"outcome must be one of {OUTCOME_VALUES}")
+            )
+        return out
+
+
+def read_into_staging(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[str]:
+    """Read a file into the temp table ``_stage`` (insertion order = file order); return its columns."""
+    p = sql_literal(str(path))
+    if fmt == "csv":
+        src = f"read_csv({p}, all_varchar = true, header = true)"
+    elif fmt == "parquet":
+        src = f"read_parquet({p})"
+    elif fmt == "jsonl":
+        src = f"read_json({p}, format = 'newline_delimited')"
+    else:  # pragma: no cover - guarded by detect_format
+        raise IngestError(f"unsupported format {fmt!r}", path=str(path))
+    try:
+        con.execute("DROP TABLE IF EXISTS _stage")
+        con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0]
+        raise IngestError(f"cannot be read as {fmt}: {first}", path=str(path)) from e
+    return [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def detect_format(path: Path) -> str:
+    """Return the format of ``path`` from its extension.
+
+    >>> detect_format(Path("usage.jsonl"))
+    'jsonl'
+    """
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise IngestError(
+            f"unknown file extension {path.suffix!r}; expected one of {sorted(FORMATS)}", path=str(path)
+        )
+    return fmt
+
+
+def ingest_canonical_file(
+    store: Store, path: Path, table: Table, *, on_error: OnError = OnError.QUARANTINE
+) -> IngestResult:
+    """Validate and store one file of canonical rows; return its counts."""
+    if not path.is_file():
+        raise InputFileNotFound(f"{path}: no such file")
+    fmt = detect_format(path)
+    checksum = sha256_of(path)
+    with store.transaction() as con:
+        columns = read_into_staging(con, path, fmt)
+        known = set(table.column_names)
+        missing = [c.name for c in table.columns if c.required and c.name not in columns]
+        if missing:
+            raise IngestError(
+                f"missing required column(s) {missing}; found {columns}", path=str(path), field=missing[0]
+            )
+        extra = [c for c in columns if c not in known]
+        validator = CanonicalValidator(table, [c for c in columns if c in known])
+        inner = [validator.typed_select()]
+        inner += [f"s.{quote_ident(c)} AS {quote_ident('__raw_' + c)}" for c in columns if c in known]
+        if extra and table.name == "usage":
+            # Columns outside the schema are kept, folded into `attributes` (nothing is lost).
+            pairs = ", ".join(f"{sql_literal(c)}, s.{quote_ident(c)}" for c in extra)
+            base_attr = _typed("attributes", "JSON") if "attributes" in columns else "NULL"
+            inner.append(f"json_merge_patch(COALESCE({base_attr}, '{{}}'), json_object({pairs})) AS __extra_attr")
+        checks = validator.checks()
+        if checks:
+            reason_sql = (
+                "CASE "
+                + " ".join(f"WHEN {cond} THEN {sql_literal(field + ': ' + reason)}" for field, cond, reason in checks)
+                + " END"
+            )
+        else:
+            reason_sql = "NULL"
+        select_cols = list(table.column_names)
+        if extra and table.name == "usage":
+            select_cols[table.column_names.index("attributes")] = "CAST(__extra_attr AS JSON) AS attributes"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _checked AS
+            SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason, _raw FROM (
+              SELECT s.rowid - (SELECT min(rowid) FROM _stage) + 1 AS _record, {", ".join(inner)}, CAST(to_json(s) AS VARCHAR) AS _raw
+              FROM _stage s)"""
+        )
+        counts = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _checked"
+        ).fetchone()
+        assert counts is not None
+        rows_read, bad = int(counts[0]), int(counts[1])
+        first_problem = None
+        if bad:
+            rec, reason = con.execute(
+                "SELECT _record, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _record LIMIT 1"
+            ).fetchone() or (None, None)
+            first_problem = f"{path}: record {rec}: {reason}"
+            if on_error is OnError.FAIL:
+                field, _, why = str(reason).partition(": ")
+                raise IngestError(why, path=str(path), record=int(rec), field=field)
+        key = table.key
+        assert key is not None
+        # First occurrence of a key within the file wins; keys already stored are skipped.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _good AS
+            SELECT * EXCLUDE (_rn) FROM (
+              SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _record) AS _rn
+              FROM _checked WHERE _reason IS NULL) WHERE _rn = 1
+              AND {key} NOT IN (SELECT {key} FROM {table.name})"""
+        )
+        landed_row = con.execute("SELECT count(*) FROM _good").fetchone()
+        landed = int(landed_row[0]) if landed_row else 0
+        cols = ", ".join(table.column_names)
+        con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _good ORDER BY _record")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        if bad:
+            con.execute(
+                f"""INSERT INTO quarantine SELECT ?, ?, ?, ?, _record, split_part(_reason, ': ', 1),
+                       substr(_reason, length(split_part(_reason, ': ', 1)) + 3), _raw
+                    FROM _checked WHERE _reason IS NOT NULL
+                    AND _record NOT IN (SELECT record FROM quarantine WHERE sha256 = ? AND target_table = ?)
+                    ORDER BY _record""",
+                [now, table.name, str(path), checksum, checksum, table.name],
+            )
+        duplicates = rows_read - bad - landed
+        con.execute(
+            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [now, table.name, fmt, str(path), checksum, rows_read, landed, bad, duplicates],
+        )
+        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good")
+    return IngestResult(str(path), table.name, fmt, rows_read, landed, bad, duplicates, first_problem)

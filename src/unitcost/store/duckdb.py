@@ -1,0 +1,80 @@
+"""The embedded DuckDB store: the one place that talks to the engine directly.
+
+Analytics receive ibis table expressions from :meth:`Store.table`; writes go
+through :meth:`Store.transaction`, the single writer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+from ibis.backends.duckdb import Backend
+
+from unitcost.errors import UnitcostError
+from unitcost.schema import TABLES
+
+
+class StoreError(RuntimeError, UnitcostError):
+    """The workspace file cannot be opened or written."""
+
+
+class Store:
+    """An open workspace database: ibis for reading, one locked writer for writing."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        try:
+            self.ibis: Backend = ibis.duckdb.connect(database=self.path, read_only=read_only)
+        except duckdb.IOException as e:
+            raise StoreError(f"cannot open workspace {self.path}: {e}") from e
+        self.raw: duckdb.DuckDBPyConnection = self.ibis.con
+        self.raw.execute("SET TimeZone = 'UTC'")
+        self._write_lock = threading.Lock()
+        if not read_only:
+            self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Create the canonical tables that do not exist yet."""
+        with self.transaction() as con:
+            for table in TABLES:
+                con.execute(table.ddl())
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield the connection inside one transaction; roll back on any error."""
+        with self._write_lock:
+            self.raw.execute("BEGIN TRANSACTION")
+            try:
+                yield self.raw
+            except BaseException:
+                self.raw.execute("ROLLBACK")
+                raise
+            self.raw.execute("COMMIT")
+
+    def table(self, name: str) -> ibis.Table:
+        """Return the ibis expression for a stored table."""
+        return self.ibis.table(name)
+
+    def register_arrow(self, name: str, data: pa.Table) -> ibis.Table:
+        """Make an in-memory Arrow table visible to queries under ``name``."""
+        self.raw.register(name, data)
+        return self.ibis.table(name)
+
+    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a read query and return its rows (for small, engine-specific reads)."""
+        return self.raw.execute(query, params or []).fetchall()
+
+    def close(self) -> None:
+        self.ibis.disconnect()
+
+
+def open_store(path: str | Path, *, read_only: bool = False) -> Store:
+    """Open (creating if needed) the DuckDB workspace at ``path``."""
+    return Store(path, read_only=read_only)
