@@ -100,7 +100,10 @@ class CanonicalValidator:
         parts = []
         for col in self.table.columns:
             if col.name in self.present:
-                parts.append(f"{_typed(col.name, col.sql_type)} AS {col.name}")
+                expr = _typed(col.name, col.sql_type)
+                if col.name in ("status", "outcome"):
+                    expr = f"LOWER({expr})"
+                parts.append(f"{expr} AS {col.name}")
             else:
                 parts.append(f"CAST(NULL AS {col.sql_type}) AS {col.name}")
         return ", ".join(parts)

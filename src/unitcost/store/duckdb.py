@@ -62,6 +62,20 @@ class Store:
         """Return the ibis expression for a stored table."""
         return self.ibis.table(name)
 
+    def materialize(self, expr: ibis.Table, prefix: str = "_uc_tmp") -> ibis.Table:
+        """Compute ``expr`` once into a temporary table and return it (drop it with :meth:`drop`)."""
+        import uuid
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with self._write_lock:
+            return self.ibis.create_table(name, expr, temp=True)
+
+    def drop(self, table: ibis.Table) -> None:
+        """Drop a temporary table made by :meth:`materialize`."""
+        with self._write_lock:
+            name = table.get_name().rsplit(".", 1)[-1]
+            self.raw.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+
     def register_arrow(self, name: str, data: pa.Table) -> ibis.Table:
         """Make an in-memory Arrow table visible to queries under ``name``."""
         self.raw.register(name, data)

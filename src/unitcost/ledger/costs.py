@@ -1,0 +1,100 @@
+"""Per-request cost: the usage table joined with the price table, on the engine.
+
+Costs are computed when a report is asked for, never stored, so a change of
+prices, overrides or discounts applies to every later report.
+
+A request is *unpriced* when no price covers its (provider, model) at its time:
+its ``cost_usd`` is NULL (never $0), and reports count and name it. A request
+answered from the application response cache made no model call: it costs $0
+and is priced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from unitcost.config import Config
+from unitcost.pricing import PriceTable, build_price_table
+from unitcost.store import Store
+
+
+@dataclass
+class Ledger:
+    """The priced usage expression for a time range, and the prices it used."""
+
+    requests: ir.Table
+    prices: PriceTable
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+def _usage_in_range(store: Store, start: dt.datetime | None, end: dt.datetime | None) -> ir.Table:
+    u = store.table("usage")
+    if start is not None:
+        u = u.filter(u.ts >= start)
+    if end is not None:
+        u = u.filter(u.ts < end)
+    return u
+
+
+def build_ledger(
+    store: Store, config: Config, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> Ledger:
+    """Return every request in [start, end) with its ``cost_usd`` (NULL when unpriced) and ``unit_key``.
+
+    Prices are resolved once per distinct (provider, model, price period), then
+    joined on the engine.
+    """
+    u = _usage_in_range(store, start, end)
+    seen = (
+        u.group_by(["provider", "model"])
+        .aggregate(first=u.ts.min(), last=u.ts.max())
+        .execute()
+    )
+    if len(seen):
+        lo = seen["first"].min().to_pydatetime()
+        hi = seen["last"].max().to_pydatetime() + dt.timedelta(microseconds=1)
+    else:
+        lo = hi = dt.datetime(2000, 1, 1)
+    pairs = [(str(p), str(m)) for p, m in zip(seen["provider"], seen["model"], strict=True)]
+    prices = build_price_table(pairs, config, lo, hi)
+    p = ibis.memtable(prices.to_arrow())
+
+    tokens_in = u.input_tokens.fill_null(0)
+    joined = u.left_join(
+        p,
+        [
+            u.provider == p.provider,
+            u.model == p.model,
+            u.ts >= p.valid_from,
+            u.ts < p.valid_to,
+            tokens_in > p.input_tokens_above,
+            tokens_in <= p.input_tokens_upto,
+        ],
+    )
+    cache_read = joined.cache_read_tokens.fill_null(0)
+    cache_write = joined.cache_write_tokens.fill_null(0)
+    output = joined.output_tokens.fill_null(0)
+    reasoning = joined.reasoning_tokens.fill_null(0)
+    token_cost = (
+        (joined.input_tokens.fill_null(0) - cache_read - cache_write) * joined.input_per_mtok
+        + cache_read * joined.cache_read_per_mtok
+        + cache_write * joined.cache_write_per_mtok
+        + (output - reasoning) * joined.output_per_mtok
+        + reasoning * joined.reasoning_per_mtok
+    ) / 1_000_000 + joined.per_request_usd
+    cache_hit = joined.response_cache_hit.fill_null(False)
+    cost = ibis.cases((cache_hit, ibis.literal(0.0)), else_=token_cost)
+    unit_key = ibis.coalesce(joined.trace_id.nullif(""), joined.request_id)
+    requests = joined.select(
+        *[joined[c] for c in u.columns],
+        cost_usd=cost,
+        priced=cache_hit | joined.input_per_mtok.notnull(),
+        price_source=joined.price_source,
+        unit_key=unit_key,
+    )
+    return Ledger(requests=requests, prices=prices, start=start, end=end)
