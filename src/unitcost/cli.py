@@ -1,0 +1,270 @@
+"""The command line: thin commands that parse, call one library function, render.
+
+Domain errors become a clear message and exit code 2 here, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from unitcost.config import CONFIG_FILE_NAME, setting
+from unitcost.errors import UnitcostError
+from unitcost.workspace import Workspace, open_workspace
+
+app = typer.Typer(
+    help="unitcost: what your AI application really costs, per request and per successful outcome.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Load usage or outcome files (CSV, Parquet, JSONL in the canonical schema).")
+app.add_typer(ingest_app, name="ingest")
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State:
+    db: str | None = None
+    config: str | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def _global(
+    db: Annotated[
+        str | None, typer.Option("--db", help=f"{setting('db').help} [env {setting('db').env}]")
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help=f"{setting('config').help} [env {setting('config').env}]"),
+    ] = None,
+) -> None:
+    """Global options, given before the command: unitcost --db FILE report."""
+    state.db = db
+    state.config = config
+
+
+def _workspace() -> Workspace:
+    return open_workspace(state.db, state.config)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn unitcost errors into a one-line message and exit status 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnitcostError as e:
+            err_console.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _split(by: str | None) -> list[str]:
+    return [b.strip() for b in by.split(",") if b.strip()] if by else []
+
+
+def _ingest(target: str, files: list[Path], strict: bool, quiet: bool) -> None:
+    from unitcost.report.terminal import render_ingest
+
+    with _workspace() as ws:
+        results = ws.ingest(target, files, strict=strict)
+    if not quiet:
+        render_ingest(console, results)
+
+
+@ingest_app.command("usage")
+@handle_errors
+def ingest_usage(
+    files: Annotated[list[Path], typer.Argument(help="Usage files: .csv, .parquet or .jsonl")],
+    strict: Annotated[bool, typer.Option(help="Fail on the first bad row instead of quarantining it.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
+) -> None:
+    """Load model-call records into the usage table (deduplicated on request_id)."""
+    _ingest("usage", files, strict, quiet)
+
+
+@ingest_app.command("outcomes")
+@handle_errors
+def ingest_outcomes(
+    files: Annotated[list[Path], typer.Argument(help="Outcome files: .csv, .parquet or .jsonl")],
+    strict: Annotated[bool, typer.Option(help="Fail on the first bad row instead of quarantining it.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
+) -> None:
+    """Load units-of-work outcomes (deduplicated on trace_id)."""
+    _ingest("outcomes", files, strict, quiet)
+
+
+@app.command()
+@handle_errors
+def report(
+    from_: Annotated[str | None, typer.Option("--from", help="Start: date or timestamp, UTC.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End: a date includes that whole day.")] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Comma-separated dimensions, e.g. tenant,feature,model.")
+    ] = "feature,tenant,model",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/json.md).")] = False,
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML report to this file.")] = None,
+    top: Annotated[int, typer.Option(help="Rows per breakdown in the terminal (0 = all).")] = 10,
+) -> None:
+    """What did it cost? Per request, per successful outcome, by any dimension."""
+    with _workspace() as ws:
+        result = ws.report(from_, to, _split(by))
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        else:
+            from unitcost.report.terminal import render_report
+
+            render_report(console, result, top=top or None)
+        if html is not None:
+            from unitcost.report.html import write_html
+
+            write_html(ws.dashboard(from_, to), html)
+            if not as_json:
+                console.print(f"HTML report written to {html}")
+
+
+@app.command()
+@handle_errors
+def quarantine(
+    limit: Annotated[int, typer.Option(help="How many rows to show.")] = 20,
+) -> None:
+    """List the rows set aside at ingestion, with file, record, field and reason."""
+    from rich.table import Table
+
+    with _workspace() as ws:
+        rows = ws.store.sql(
+            "SELECT source_file, record, field, reason FROM quarantine ORDER BY quarantined_at, source_file, record "
+            "LIMIT ?",
+            [limit],
+        )
+        total = ws.quarantine_count()
+    t = Table(title=f"Quarantine: {total:,} row(s)", title_justify="left")
+    for col in ("file", "record", "field", "reason"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(str(r[0]), str(r[1]), str(r[2]), str(r[3]))
+    console.print(t)
+
+
+@app.command()
+@handle_errors
+def demo(
+    days: Annotated[int, typer.Option(min=7, help="Days of history to generate.")] = 30,
+    requests: Annotated[int, typer.Option(min=1000, help="Number of model calls to generate.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same company).")] = 7,
+    html: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("unitcost-report.html"),
+) -> None:
+    """Generate a realistic AI company, ingest it, price it and report what it costs."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from unitcost.demo import generate, write_parquet
+    from unitcost.report.html import write_html
+    from unitcost.report.terminal import render_ingest, render_report
+
+    db_path = Path(setting("db").resolve(state.db))
+    _prepare_demo_db(db_path)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("Generating the demo company", total=1.0)
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.update(task, description=f"Generating: {stage}", completed=fraction)
+
+        data = generate(days=days, requests=requests, seed=seed, progress=progress)
+        bar.update(task, completed=1.0, description="Generated")
+    config_path = Path(state.config or setting("config").resolve())
+    _write_demo_config(config_path, data.config_yaml)
+    with tempfile.TemporaryDirectory() as tmp:
+        usage_file, outcomes_file = write_parquet(data, Path(tmp))
+        with console.status("Ingesting and validating..."):
+            with open_workspace(db_path, config_path) as ws:
+                ws.store.raw.execute(
+                    "CREATE TABLE IF NOT EXISTS _unitcost_demo AS SELECT current_timestamp AS created_at"
+                )
+                results = ws.ingest("usage", [usage_file]) + ws.ingest("outcomes", [outcomes_file])
+    render_ingest(console, [r.__class__(**{**r.__dict__, "source_file": Path(r.source_file).name}) for r in results])
+    with open_workspace(db_path, config_path) as ws:
+        with console.status("Pricing and attributing..."):
+            result = ws.report(by=["feature", "workflow", "tenant", "model", "release", "prompt_version"])
+        render_report(console, result, top=10)
+        with console.status("Writing the HTML report..."):
+            write_html(ws.dashboard(), html)
+    console.print("\n[bold]Planted events[/bold] (what later analyses should find):")
+    for ev in data.events:
+        console.print(f"  • {ev.description}")
+    console.print(
+        f"\nWorkspace: {db_path}   Config: {config_path}   HTML report: {html}\n"
+        "Next: unitcost report --by tenant --from 2026-10-20   |   unitcost report --json"
+    )
+
+
+def _prepare_demo_db(db_path: Path) -> None:
+    """Start the demo from an empty workspace, refusing to delete one that holds real data."""
+    if not db_path.exists():
+        return
+    import duckdb
+
+    con = duckdb.connect(str(db_path))
+    try:
+        is_demo = bool(
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = '_unitcost_demo'"
+            ).fetchone()[0]  # type: ignore[index]
+        )
+        has_rows = bool(
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'usage'"
+            ).fetchone()[0]  # type: ignore[index]
+        ) and bool(con.execute("SELECT count(*) FROM usage").fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()
+    if has_rows and not is_demo:
+        raise _DemoRefused(
+            f"{db_path} holds data that the demo did not create; run the demo elsewhere: "
+            "unitcost --db demo.duckdb demo"
+        )
+    db_path.unlink()
+    wal = db_path.with_name(db_path.name + ".wal")
+    if wal.exists():
+        wal.unlink()
+
+
+class _DemoRefused(UnitcostError):
+    pass
+
+
+def _write_demo_config(path: Path, text: str) -> None:
+    if not path.exists():
+        path.write_text(text)
+        console.print(f"Wrote {path} (the price of the demo's self-hosted model).")
+    elif "llama-3.1-70b-support-ft" not in path.read_text():
+        console.print(
+            f"[yellow]{path} exists and does not price the demo's self-hosted model: its requests will "
+            "show as unpriced.[/yellow]"
+        )
+
+
+def main() -> None:
+    """Entry point of the ``unitcost`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+_ = CONFIG_FILE_NAME

@@ -1,0 +1,113 @@
+"""Terminal rendering with rich: tables and headline figures, no computation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from unitcost.analysis import BreakdownRow, CostReport
+from unitcost.ingest import IngestResult
+
+
+def usd(value: float | None, digits: int = 2) -> str:
+    """Format dollars: ``usd(1234.5)`` -> ``$1,234.50``; None -> ``—``."""
+    if value is None:
+        return "—"
+    return f"${value:,.{digits}f}"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def render_ingest(console: Console, results: Sequence[IngestResult]) -> None:
+    """Print one line per ingested file and where the problems are."""
+    table = Table(title="Ingested", title_justify="left")
+    for col in ("file", "table", "read", "landed", "quarantined", "duplicates skipped"):
+        table.add_column(col, justify="right" if col not in ("file", "table") else "left")
+    for r in results:
+        table.add_row(
+            r.source_file,
+            r.target_table,
+            f"{r.rows_read:,}",
+            f"{r.rows_landed:,}",
+            f"[red]{r.rows_quarantined:,}[/red]" if r.rows_quarantined else "0",
+            f"{r.duplicates_skipped:,}",
+        )
+    console.print(table)
+    for r in results:
+        if r.first_problem:
+            console.print(
+                f"[yellow]{r.rows_quarantined:,} row(s) quarantined; first: {r.first_problem}[/yellow]\n"
+                "  See them with: unitcost quarantine"
+            )
+
+
+def _headline(report: CostReport) -> Table:
+    grid = Table.grid(padding=(0, 3))
+    grid.add_column(style="bold")
+    grid.add_column(justify="right")
+    waste_share = report.waste_usd / report.total_cost_usd if report.total_cost_usd else None
+    rows = [
+        ("Total cost", usd(report.total_cost_usd)),
+        ("Requests", f"{report.requests:,}"),
+        ("Cost per request", usd(report.cost_per_request_usd, 5)),
+        ("Cost per 1K tokens", usd(report.cost_per_1k_tokens_usd, 5)),
+        ("Units of work", f"{report.units_of_work:,}"),
+        ("Successful outcomes", f"{report.successful_outcomes:,}"),
+        ("Cost per successful outcome", usd(report.cost_per_successful_outcome_usd, 4)),
+        ("Waste (failed units + retried attempts)", f"{usd(report.waste_usd)} ({pct(waste_share)})"),
+        ("Cached share of input tokens", pct(report.cached_share)),
+        ("Answered from response cache", f"{report.response_cache_hits:,}"),
+    ]
+    for k, v in rows:
+        grid.add_row(k, v)
+    return grid
+
+
+def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: float, top: int | None = None) -> Table:
+    """A rich table of one breakdown, biggest cost first."""
+    shown = list(rows)[:top] if top else list(rows)
+    title = f"Cost by {dimension}" + (f" (top {len(shown)} of {len(rows)})" if top and len(rows) > top else "")
+    t = Table(title=title, title_justify="left")
+    t.add_column(dimension)
+    for col in ("cost", "share", "requests", "successful outcomes", "cost / request", "cost / success", "waste"):
+        t.add_column(col, justify="right")
+    for r in shown:
+        t.add_row(
+            str(r.key) if r.key is not None else "(none)",
+            usd(r.cost_usd),
+            pct(r.cost_usd / total if total else None),
+            f"{r.requests:,}",
+            f"{r.successful_outcomes:,}",
+            usd(r.cost_per_request_usd, 5),
+            usd(r.cost_per_successful_outcome_usd, 4),
+            usd(r.waste_usd),
+        )
+    return t
+
+
+def render_report(console: Console, report: CostReport, top: int | None = 10) -> None:
+    """Print the headline figures, the unpriced warning and every breakdown."""
+    lo = report.period_from.isoformat(sep=" ") if report.period_from else "first record"
+    hi = report.period_to.isoformat(sep=" ") if report.period_to else "last record"
+    console.print(Panel(_headline(report), title=f"What your AI cost ({lo} → {hi}, {report.currency})"))
+    if report.unpriced_requests:
+        lines = "\n".join(
+            f"  {u.provider}/{u.model}: {u.requests:,} requests, {u.input_tokens:,} input and "
+            f"{u.output_tokens:,} output tokens"
+            for u in report.unpriced
+        )
+        console.print(
+            Panel(
+                f"{report.unpriced_requests:,} requests have no price and are NOT in the costs above:\n{lines}\n"
+                "Add them under prices.overrides in unitcost.yaml.",
+                title="Unpriced models",
+                style="red",
+            )
+        )
+    for dim, rows in report.breakdown.items():
+        console.print(breakdown_table(dim, rows, report.total_cost_usd, top))

@@ -1,0 +1,102 @@
+"""The Python API: a workspace is a DuckDB file plus a configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+
+from unitcost.analysis import CostReport, cost_report, cost_timeseries
+from unitcost.analysis.dashboard import Dashboard, build_dashboard
+from unitcost.config import Config, load_config, setting
+from unitcost.ingest import IngestResult, OnError, ingest_files
+from unitcost.periods import parse_range
+from unitcost.store import Store, open_store
+
+
+class Workspace:
+    """An open unitcost workspace: ingest into it, ask it what things cost."""
+
+    def __init__(self, store: Store, config: Config) -> None:
+        self.store = store
+        self.config = config
+
+    def ingest(
+        self, target: str, paths: Iterable[str | Path], *, strict: bool = False
+    ) -> list[IngestResult]:
+        """Ingest canonical CSV / Parquet / JSONL files into ``usage`` or ``outcomes``."""
+        return ingest_files(
+            self.store, target, paths, on_error=OnError.FAIL if strict else OnError.QUARANTINE
+        )
+
+    def report(
+        self,
+        start: str | dt.datetime | None = None,
+        end: str | dt.datetime | None = None,
+        by: list[str] | None = None,
+    ) -> CostReport:
+        """Return the cost report for the period (``end`` as a date includes that day)."""
+        lo, hi = self._range(start, end)
+        return cost_report(self.store, self.config, lo, hi, by)
+
+    def timeseries(
+        self,
+        start: str | dt.datetime | None = None,
+        end: str | dt.datetime | None = None,
+        grain: str = "day",
+        by: str | None = None,
+    ) -> pa.Table:
+        """Return cost per period and key (see :func:`unitcost.analysis.cost_timeseries`)."""
+        lo, hi = self._range(start, end)
+        return cost_timeseries(self.store, self.config, lo, hi, grain, by)
+
+    def dashboard(
+        self, start: str | dt.datetime | None = None, end: str | dt.datetime | None = None
+    ) -> Dashboard:
+        """Return everything the HTML report shows."""
+        lo, hi = self._range(start, end)
+        return build_dashboard(self.store, self.config, lo, hi)
+
+    def quarantine_count(self) -> int:
+        """Return how many rows are held in quarantine."""
+        row = self.store.sql("SELECT count(*) FROM quarantine")
+        return int(row[0][0])
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _range(
+        start: str | dt.datetime | None, end: str | dt.datetime | None
+    ) -> tuple[dt.datetime | None, dt.datetime | None]:
+        lo_s = start if isinstance(start, str) else None
+        hi_s = end if isinstance(end, str) else None
+        lo, hi = parse_range(lo_s, hi_s)
+        if isinstance(start, dt.datetime):
+            lo = start
+        if isinstance(end, dt.datetime):
+            hi = end
+        return lo, hi
+
+
+def open_workspace(
+    db: str | Path | None = None, config: str | Path | Config | None = None
+) -> Workspace:
+    """Open the workspace at ``db`` (default ``./unitcost.duckdb`` or $UNITCOST_DB).
+
+    >>> import tempfile, os
+    >>> with open_workspace(os.path.join(tempfile.mkdtemp(), "w.duckdb")) as ws:
+    ...     ws.report().requests
+    0
+    """
+    path = setting("db").resolve(None if db is None else str(db))
+    cfg = config if isinstance(config, Config) else load_config(config)
+    return Workspace(open_store(path), cfg)
