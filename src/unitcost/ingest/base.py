@@ -83,7 +83,12 @@ def _typed(col: str, sql_type: str) -> str:
             f"THEN TRY_CAST(TRY_CAST({c} AS DOUBLE) AS {sql_type}) END"
         )
     if sql_type == "JSON":
-        return f"CASE WHEN json_valid({c}) THEN CAST({c} AS JSON) END"
+        # text holding JSON is parsed; a nested value (JSONL object, Parquet struct) is serialised
+        raw = quote_ident(col)
+        return (
+            f"CASE WHEN typeof({raw}) NOT IN ('VARCHAR', 'JSON') THEN to_json({raw}) "
+            f"WHEN json_valid({c}) THEN CAST({c} AS JSON) END"
+        )
     if sql_type == "VARCHAR":
         return c
     return f"TRY_CAST({c} AS {sql_type})"

@@ -1,0 +1,613 @@
+"""The offline HTML report: headline cards, plotly charts and breakdown tables, no computation.
+
+Every number comes from the :class:`~unitcost.analysis.dashboard.Dashboard`; this module only
+formats and draws it. The file embeds plotly.js, so it opens without a network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import pyarrow as pa
+from plotly.colors import qualitative
+
+from unitcost.analysis.dashboard import Dashboard
+from unitcost.analysis.economics import BreakdownRow, CostReport
+
+DEFAULT_TITLE = "unitcost — what your AI costs"
+PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+CHART_HEIGHT_PX = 420
+PARETO_MAX_BARS = 40
+DAILY_TICKS_UP_TO = 16
+DAY_MS = 86_400_000
+TENANT_TABLE_ROWS = 15
+WASTE_DEFINITION = (
+    "Cost of units of work that did not succeed, plus failed attempts that had to be retried "
+    "inside units that did succeed."
+)
+PRICES_CREDIT = "Token prices: genai-prices (pydantic/genai-prices) + your overrides"
+NOT_SET = "(not set)"
+
+
+def usd(value: float | None, digits: int = 2) -> str:
+    """Format dollars with thousands separators; None is an em dash.
+
+    >>> usd(1234.5), usd(0.012345, 4), usd(None)
+    ('$1,234.50', '$0.0123', '—')
+    """
+    if value is None:
+        return "—"
+    return f"${value:,.{digits}f}"
+
+
+def pct(value: float | None) -> str:
+    """Format a 0-1 share as a percentage with one decimal.
+
+    >>> pct(0.4567), pct(None)
+    ('45.7%', '—')
+    """
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def count(value: int | None) -> str:
+    """Format a count with thousands separators.
+
+    >>> count(1234567)
+    '1,234,567'
+    """
+    return "—" if value is None else f"{value:,}"
+
+
+def _label(key: str | None) -> str:
+    return NOT_SET if key is None else str(key)
+
+
+def _unpriced_keys(rows: Sequence[BreakdownRow]) -> set[str | None]:
+    """Keys none of whose requests has a price (their cost shows as zero)."""
+    return {r.key for r in rows if r.requests and r.unpriced_requests == r.requests}
+
+
+def _legend_label(key: str | None, unpriced: set[str | None]) -> str:
+    return f"{_label(key)} (no price)" if key in unpriced else _label(key)
+
+
+def _day(value: dt.datetime | dt.date) -> str:
+    return f"{value.day} {value:%b %Y}"
+
+
+def _moment(value: dt.datetime) -> str:
+    if (value.hour, value.minute, value.second) == (0, 0, 0):
+        return _day(value)
+    return f"{_day(value)} {value:%H:%M} UTC"
+
+
+def period_text(report: CostReport, daily: pa.Table) -> str:
+    """Describe the period: the requested bounds, or the data's first and last day."""
+    if report.period_from is not None or report.period_to is not None:
+        start = _moment(report.period_from) if report.period_from else "the first record"
+        end = f"up to (not including) {_moment(report.period_to)}" if report.period_to else "the last record"
+        return f"From {start} {end}"
+    days = [d for d in daily.column("period").to_pylist() if d is not None] if daily.num_rows else []
+    if not days:
+        return "No data in this period"
+    first, last = min(days), max(days)
+    if first.date() == last.date():
+        return f"{_day(first)} (UTC)"
+    return f"{_day(first)} – {_day(last)} (UTC, whole days of data)"
+
+
+def colour_map(keys: Iterable[str | None]) -> dict[str | None, str]:
+    """Give each key a colour from the palette, in the order given (largest cost first).
+
+    >>> colour_map(["a", None])[None] == PALETTE[1]
+    True
+    """
+    out: dict[str | None, str] = {}
+    for key in keys:
+        if key not in out:
+            out[key] = PALETTE[len(out) % len(PALETTE)]
+    return out
+
+
+def _keys_in_order(rows: Sequence[BreakdownRow], series: pa.Table) -> list[str | None]:
+    """Keys ordered as the breakdown ranks them (by cost), then any others from the series."""
+    ordered: list[str | None] = [r.key for r in rows]
+    for key in series.column("key").to_pylist() if series.num_rows else []:
+        if key not in ordered:
+            ordered.append(key)
+    return ordered
+
+
+def _series_by_key(series: pa.Table, columns: Sequence[str]) -> dict[str | None, dict[str, list[object]]]:
+    """Split a (period, key, ...) table into per-key column lists, keeping row order."""
+    out: dict[str | None, dict[str, list[object]]] = {}
+    if not series.num_rows:
+        return out
+    data = series.select(["period", "key", *columns]).to_pydict()
+    for i, key in enumerate(data["key"]):
+        bucket = out.setdefault(key, {c: [] for c in ("period", *columns)})
+        for c in ("period", *columns):
+            bucket[c].append(data[c][i])
+    return out
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, *, legend_title: str = "", **kwargs: object) -> None:
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 17}},
+        template="plotly_white",
+        height=CHART_HEIGHT_PX,
+        margin={"l": 70, "r": 30, "t": 60, "b": 60},
+        legend={"title": {"text": legend_title}, "font": {"size": 12}},
+        hoverlabel={"namelength": -1},
+        font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
+        yaxis={"title": {"text": y_title}, "rangemode": "tozero", "gridcolor": "#e6e9ef"},
+    )
+    fig.update_layout(**kwargs)
+
+
+def _date_axis(fig: go.Figure, series: pa.Table) -> None:
+    days = len(set(series.column("period").to_pylist())) if series.num_rows else 0
+    fig.update_xaxes(title_text="Day (UTC)", type="date", tickformat="%d %b", hoverformat="%a %d %b %Y")
+    if days <= DAILY_TICKS_UP_TO:
+        fig.update_xaxes(dtick=DAY_MS)
+
+
+def _empty(fig: go.Figure) -> None:
+    fig.add_annotation(
+        text="No data for this period",
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        font={"size": 16, "color": "#6b7280"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+
+
+def daily_cost_figure(
+    series: pa.Table,
+    order: list[str | None],
+    title: str,
+    legend_title: str,
+    unpriced: set[str | None] | None = None,
+) -> go.Figure:
+    """Stacked bars of daily cost, one colour per key; keys with no price are labelled so."""
+    fig = go.Figure()
+    colours = colour_map(order)
+    by_key = _series_by_key(series, ["cost_usd"])
+    for key in order:
+        if key not in by_key:
+            continue
+        fig.add_trace(
+            go.Bar(
+                x=by_key[key]["period"],
+                y=by_key[key]["cost_usd"],
+                name=_legend_label(key, unpriced or set()),
+                marker_color=colours[key],
+                hovertemplate="%{fullData.name}<br>%{x}<br>$%{y:,.2f}<extra></extra>",
+            )
+        )
+    _layout(fig, title, "Cost (USD)", legend_title=legend_title, barmode="stack", bargap=0.25)
+    fig.update_yaxes(tickprefix="$", tickformat=",.2f")
+    _date_axis(fig, series)
+    if not by_key:
+        _empty(fig)
+    return fig
+
+
+def cost_per_outcome_figure(series: pa.Table, order: list[str | None]) -> go.Figure:
+    """Lines of daily cost per successful outcome, one per feature."""
+    fig = go.Figure()
+    colours = colour_map(order)
+    by_key = _series_by_key(series, ["cost_per_successful_outcome_usd"])
+    for key in order:
+        if key not in by_key:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=by_key[key]["period"],
+                y=by_key[key]["cost_per_successful_outcome_usd"],
+                name=_label(key),
+                mode="lines+markers",
+                line={"color": colours[key], "width": 2.5},
+                connectgaps=False,
+                hovertemplate="%{fullData.name}<br>%{x}<br>$%{y:,.4f} per successful outcome<extra></extra>",
+            )
+        )
+    _layout(
+        fig,
+        "Cost per successful outcome by feature (USD per successful outcome, daily)",
+        "USD per successful outcome",
+        legend_title="Feature",
+    )
+    fig.update_yaxes(tickprefix="$", tickformat=",.4f")
+    _date_axis(fig, series)
+    if not by_key:
+        _empty(fig)
+    return fig
+
+
+def tenants_for_80_percent(tenant_pareto: pa.Table) -> int | None:
+    """Return how many of the costliest tenants reach 80% of cost (read off ``cumulative_share``).
+
+    >>> tenants_for_80_percent(pa.table({"cumulative_share": [0.5, 0.79, 0.9, 1.0]}))
+    3
+    """
+    for rank, share in enumerate(tenant_pareto.column("cumulative_share").to_pylist(), start=1):
+        if share is not None and share >= 0.8 - 1e-9:
+            return rank
+    return None
+
+
+def pareto_figure(tenant_pareto: pa.Table) -> go.Figure:
+    """Bars of cost per tenant (costliest first) with the cumulative share on a 0-100% axis."""
+    shown = tenant_pareto.slice(0, PARETO_MAX_BARS)
+    keys = [_label(k) for k in shown.column("key").to_pylist()] if shown.num_rows else []
+    fig = go.Figure()
+    if shown.num_rows:
+        fig.add_trace(
+            go.Bar(
+                x=keys,
+                y=shown.column("cost_usd").to_pylist(),
+                customdata=shown.column("share").to_pylist(),
+                name="Cost per tenant",
+                marker_color=PALETTE[0],
+                hovertemplate="%{x}<br>$%{y:,.2f} (%{customdata:.1%} of cost)<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=keys,
+                y=shown.column("cumulative_share").to_pylist(),
+                customdata=shown.column("rank").to_pylist(),
+                name="Cumulative share of cost",
+                mode="lines+markers",
+                yaxis="y2",
+                line={"color": PALETTE[1], "width": 2.5},
+                hovertemplate="Top %{customdata} tenants: %{y:.1%} of cost<extra></extra>",
+            )
+        )
+    title = "Cost by tenant, costliest first (USD) and cumulative share of cost (%)"
+    if tenant_pareto.num_rows > PARETO_MAX_BARS:
+        title += f" — top {PARETO_MAX_BARS} of {tenant_pareto.num_rows:,}"
+    _layout(
+        fig,
+        title,
+        "Cost (USD)",
+        yaxis2={
+            "title": {"text": "Cumulative share of cost"},
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 1.02],
+            "tickformat": ".0%",
+            "tickvals": [0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            "showgrid": False,
+        },
+        showlegend=True,
+        legend={"orientation": "h", "x": 0.0, "y": 1.0, "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0)"},
+    )
+    fig.update_layout(margin={"r": 80, "t": 90, "b": 110})
+    fig.update_layout(yaxis={"tickprefix": "$", "tickformat": ",.2f"})
+    fig.update_xaxes(title_text="Tenant (sorted by cost)", tickangle=-40, type="category")
+    if shown.num_rows:
+        fig.add_hline(y=0.8, yref="y2", line={"dash": "dot", "color": "#9ca3af", "width": 1})
+    else:
+        _empty(fig)
+    return fig
+
+
+def tokens_per_request_figure(series: pa.Table, order: list[str | None]) -> go.Figure:
+    """Daily input (solid) and output (dashed) tokens per request, one colour per prompt version."""
+    fig = go.Figure()
+    colours = colour_map(order)
+    by_key = _series_by_key(series, ["input_tokens_per_request", "output_tokens_per_request"])
+    for key in order:
+        if key not in by_key:
+            continue
+        for column, kind, dash in (
+            ("input_tokens_per_request", "input", "solid"),
+            ("output_tokens_per_request", "output", "dash"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=by_key[key]["period"],
+                    y=by_key[key][column],
+                    name=f"{_label(key)} — {kind}",
+                    legendgroup=_label(key),
+                    mode="lines+markers",
+                    line={"color": colours[key], "width": 2.5, "dash": dash},
+                    hovertemplate=f"%{{fullData.name}}<br>%{{x}}<br>%{{y:,.0f}} {kind} tokens per request"
+                    "<extra></extra>",
+                )
+            )
+    _layout(
+        fig,
+        "Tokens per request by prompt version (daily; input solid, output dashed)",
+        "Tokens per request",
+        legend_title="Prompt version",
+    )
+    fig.update_yaxes(tickformat=",.0f")
+    _date_axis(fig, series)
+    if not by_key:
+        _empty(fig)
+    return fig
+
+
+def _card(label: str, value: str, note: str = "", *, card_id: str, alert: bool = False) -> str:
+    css = "card alert" if alert else "card"
+    note_html = f'<div class="note">{note}</div>' if note else ""
+    return (
+        f'<div class="{css}" id="card-{card_id}"><div class="label">{html.escape(label)}</div>'
+        f'<div class="value" id="headline-{card_id}">{html.escape(value)}</div>{note_html}</div>'
+    )
+
+
+def headline_html(dashboard: Dashboard) -> str:
+    """Return the headline cards."""
+    r = dashboard.report
+    waste_share = r.waste_usd / r.total_cost_usd if r.total_cost_usd else None
+    unpriced_note = (
+        "".join(f"<div>{html.escape(n)}</div>" for n in dashboard.notes)
+        if r.unpriced_requests
+        else "Every request has a token price."
+    )
+    cards = [
+        _card(
+            "Total cost",
+            usd(r.total_cost_usd),
+            f"{html.escape(r.currency)}, priced requests only",
+            card_id="total-cost",
+        ),
+        _card("Requests", count(r.requests), "Model calls in the period", card_id="requests"),
+        _card(
+            "Cost per request",
+            usd(r.cost_per_request_usd, 4),
+            "Total cost / priced requests",
+            card_id="cost-per-request",
+        ),
+        _card(
+            "Successful outcomes",
+            count(r.successful_outcomes),
+            f"of {count(r.units_of_work)} units of work (a trace, or a lone request)",
+            card_id="successful-outcomes",
+        ),
+        _card(
+            "Cost per successful outcome",
+            usd(r.cost_per_successful_outcome_usd, 4),
+            "All cost, failures and retries included, / successful outcomes",
+            card_id="cost-per-successful-outcome",
+        ),
+        _card(
+            "Waste",
+            usd(r.waste_usd),
+            f"<strong>{pct(waste_share)} of cost.</strong> {html.escape(WASTE_DEFINITION)}",
+            card_id="waste",
+        ),
+        _card(
+            "Cached share of input tokens",
+            pct(r.cached_share),
+            "Input tokens read from the provider's prompt cache (billed at a discount)",
+            card_id="cached-share",
+        ),
+        _card(
+            "Unpriced requests",
+            count(r.unpriced_requests),
+            unpriced_note,
+            card_id="unpriced-requests",
+            alert=r.unpriced_requests > 0,
+        ),
+    ]
+    return '<section class="cards">' + "".join(cards) + "</section>"
+
+
+BREAKDOWN_TABLES: tuple[tuple[str, str, int | None], ...] = (
+    ("feature", "Feature", None),
+    ("tenant", "Tenant", TENANT_TABLE_ROWS),
+    ("model", "Model", None),
+    ("workflow", "Workflow", None),
+    ("release", "Release", None),
+    ("prompt_version", "Prompt version", None),
+)
+
+
+def breakdown_html(dimension: str, heading: str, rows: Sequence[BreakdownRow], total: float, top: int | None) -> str:
+    """Return one breakdown as a plain HTML table."""
+    shown = list(rows[:top]) if top else list(rows)
+    title = f"Cost by {heading.lower()}"
+    if top and len(rows) > top:
+        title += f" (top {top} of {len(rows):,})"
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            html.escape(heading),
+            "Cost",
+            "Share of cost",
+            "Requests",
+            "Successful outcomes",
+            "Cost / request",
+            "Cost / successful outcome",
+            "Waste",
+        )
+    )
+    body = []
+    for row in shown:
+        flag = (
+            f' <span class="badge" title="requests with no token price">{row.unpriced_requests:,} unpriced</span>'
+            if row.unpriced_requests
+            else ""
+        )
+        no_price = row.requests > 0 and row.unpriced_requests == row.requests
+        cells = (
+            usd(row.cost_usd),
+            pct(row.cost_usd / total if total else None),
+            count(row.requests),
+            count(row.successful_outcomes),
+            usd(row.cost_per_request_usd, 4),
+            "—" if no_price else usd(row.cost_per_successful_outcome_usd, 4),
+            usd(row.waste_usd),
+        )
+        body.append(
+            f'<tr><td class="key">{html.escape(_label(row.key))}{flag}</td>'
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
+    if not body:
+        body.append('<tr><td class="key" colspan="8">No data</td></tr>')
+    return (
+        f'<div class="table-block" id="table-{dimension.replace("_", "-")}"><h3>{html.escape(title)}</h3>'
+        f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    )
+
+
+STYLE = """
+:root { --fg:#111827; --muted:#6b7280; --bg:#f5f6f8; --card:#ffffff; --line:#e5e7eb; --red:#b91c1c; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--fg);
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  font-size: 15px; line-height: 1.45; }
+.container { max-width: 1200px; margin: 0 auto; padding: 28px 24px 48px; }
+header h1 { margin: 0 0 4px; font-size: 26px; }
+header .period { color: var(--muted); margin: 0 0 20px; }
+.cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 14px; }
+.card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:14px 16px; }
+.card .label { color:var(--muted); font-size:13px; text-transform:uppercase; letter-spacing:.03em; }
+.card .value { font-size:24px; font-weight:650; margin:4px 0; font-variant-numeric: tabular-nums; }
+.card .note { color:var(--muted); font-size:13px; }
+.card.alert { border-color:#fca5a5; background:#fef2f2; }
+.card.alert .value, .card.alert .note { color:var(--red); }
+section.chart { background:var(--card); border:1px solid var(--line); border-radius:10px;
+  margin-top:22px; padding:10px 14px 14px; }
+section.chart p.caption { color:var(--muted); margin:6px 4px 0; font-size:14px; }
+h2 { font-size:20px; margin:34px 0 8px; }
+.tables { display:grid; grid-template-columns: 1fr; gap: 18px; }
+.table-block { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 16px;
+  overflow-x:auto; }
+.table-block h3 { margin:4px 0 10px; font-size:16px; }
+table { border-collapse:collapse; width:100%; font-variant-numeric: tabular-nums; font-size:14px; }
+th, td { padding:6px 10px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
+th { color:var(--muted); font-weight:600; font-size:13px; }
+th:first-child, td.key { text-align:left; }
+tbody tr:hover { background:#f9fafb; }
+.badge { color:var(--red); background:#fef2f2; border:1px solid #fca5a5; border-radius:6px;
+  font-size:11px; padding:0 5px; margin-left:6px; }
+footer { margin-top:36px; color:var(--muted); font-size:13px; border-top:1px solid var(--line); padding-top:12px; }
+footer .notes { color:var(--red); }
+"""
+
+
+def _chart_section(fig: go.Figure, div_id: str, caption: str, *, first: bool) -> str:
+    div = pio.to_html(
+        fig,
+        full_html=False,
+        include_plotlyjs=first,
+        config=PLOTLY_CONFIG,
+        div_id=div_id,
+        default_width="100%",
+        default_height=f"{CHART_HEIGHT_PX}px",
+    )
+    return f'<section class="chart">{div}<p class="caption">{caption}</p></section>'
+
+
+def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
+    """Return the whole report as one self-contained HTML document."""
+    report = dashboard.report
+    feature_order = _keys_in_order(report.breakdown.get("feature", []), dashboard.daily_by_feature)
+    model_order = _keys_in_order(report.breakdown.get("model", []), dashboard.daily_by_model)
+    prompt_order = _keys_in_order(report.breakdown.get("prompt_version", []), dashboard.daily_by_prompt_version)
+    top_tenants = tenants_for_80_percent(dashboard.tenant_pareto)
+    n_tenants = dashboard.tenant_pareto.num_rows
+    pareto_caption = (
+        f"<strong>{top_tenants:,} of {n_tenants:,} tenants make 80% of cost.</strong> "
+        if top_tenants is not None
+        else ""
+    ) + "Bars: each tenant's cost, costliest first (left axis). Line: share of total cost covered by the " \
+        "tenants up to that bar (right axis); the dotted line marks 80%."
+    charts = [
+        (
+            daily_cost_figure(
+                dashboard.daily_by_feature, feature_order, "Daily cost by feature (USD, stacked)", "Feature"
+            ),
+            "chart-daily-cost-by-feature",
+            "Each bar is one day (UTC); its height is that day's cost and the colours split it by product "
+            "feature. Requests without a token price are not counted.",
+        ),
+        (
+            daily_cost_figure(
+                dashboard.daily_by_model,
+                model_order,
+                "Daily cost by model (USD, stacked)",
+                "Model",
+                _unpriced_keys(report.breakdown.get("model", [])),
+            ),
+            "chart-daily-cost-by-model",
+            "The same daily cost, split by the model that served the requests. A model marked "
+            "“no price” has no token price yet, so its requests add nothing here.",
+        ),
+        (
+            cost_per_outcome_figure(dashboard.daily_by_feature, feature_order),
+            "chart-cost-per-outcome",
+            "What one successful outcome (e.g. a resolved ticket) costs each day: all the feature's cost, "
+            "failures and retries included, divided by its units of work that succeeded. A gap means no "
+            "success that day.",
+        ),
+        (pareto_figure(dashboard.tenant_pareto), "chart-tenant-pareto", pareto_caption),
+        (
+            tokens_per_request_figure(dashboard.daily_by_prompt_version, prompt_order),
+            "chart-tokens-per-request",
+            "Average tokens sent (input, solid) and generated (output, dashed) per request, by prompt "
+            "template version. A jump after a prompt change shows up here before it shows up on the bill.",
+        ),
+    ]
+    chart_html = "".join(
+        _chart_section(fig, div_id, caption, first=i == 0) for i, (fig, div_id, caption) in enumerate(charts)
+    )
+    tables = "".join(
+        breakdown_html(dim, heading, report.breakdown.get(dim, []), report.total_cost_usd, top)
+        for dim, heading, top in BREAKDOWN_TABLES
+    )
+    notes = "".join(f"<p>{html.escape(n)}</p>" for n in dashboard.notes)
+    footer_notes = f'<div class="notes">{notes}</div>' if notes else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<div class="container">
+<header>
+<h1>{html.escape(title)}</h1>
+<p class="period" id="period">{html.escape(period_text(report, dashboard.daily_by_feature))}</p>
+</header>
+{headline_html(dashboard)}
+{chart_html}
+<h2>Breakdowns</h2>
+<p class="caption">Share of cost is each row's cost over the total. Cost per request divides by priced
+requests only. Waste: {html.escape(WASTE_DEFINITION)}</p>
+<div class="tables">{tables}</div>
+<footer>
+<p>{html.escape(PRICES_CREDIT)}</p>
+{footer_notes}
+</footer>
+</div>
+</body>
+</html>
+"""
+
+
+def write_html(dashboard: Dashboard, path: Path, *, title: str = DEFAULT_TITLE) -> Path:
+    """Write the report as one offline HTML file and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(dashboard, title=title), encoding="utf-8")
+    return path

@@ -1,0 +1,156 @@
+"""Ingestion: bad rows are quarantined with file, record, field and reason; nothing twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from unitcost.errors import IngestError, InputFileNotFound, UnitcostError
+from unitcost.workspace import Workspace
+
+GOOD = {
+    "ts": "2026-10-01T10:00:00Z",
+    "provider": "openai",
+    "model": "gpt-4o",
+    "input_tokens": 1000,
+    "output_tokens": 10,
+    "status": "ok",
+}
+
+
+def row(rid: str, **over: object) -> dict[str, object]:
+    return {"request_id": rid, **GOOD, **over}
+
+
+# (row overrides, field, reason fragment): one table of examples
+BAD_ROWS = [
+    ({"input_tokens": "abc"}, "input_tokens", "not a valid bigint"),
+    ({"input_tokens": "12.5"}, "input_tokens", "not a valid bigint"),
+    ({"ts": ""}, "ts", "required value is missing"),
+    ({"ts": "yesterday"}, "ts", "not a valid timestamp"),
+    ({"model": ""}, "model", "required value is missing"),
+    ({"cache_read_tokens": 2000}, "cache_read_tokens", "exceed input_tokens"),
+    ({"reasoning_tokens": 50}, "reasoning_tokens", "exceed output_tokens"),
+    ({"output_tokens": -1}, "output_tokens", "cannot be negative"),
+    ({"status": "maybe"}, "status", "status must be one of"),
+    ({"attempt": 0}, "attempt", "attempt starts at 1"),
+    ({"attributes": "{not json"}, "attributes", "not a valid json"),
+]
+
+
+def test_bad_rows_go_to_quarantine_with_record_field_reason(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    rows = [row("ok-1")] + [row(f"bad-{i}", **over) for i, (over, _, _) in enumerate(BAD_ROWS)] + [row("ok-2")]
+    path = csv_file("u.csv", rows)
+    [result] = workspace.ingest("usage", [path])
+    assert (result.rows_read, result.rows_landed, result.rows_quarantined) == (len(rows), 2, len(BAD_ROWS))
+    got = workspace.store.sql("SELECT record, field, reason, source_file, raw FROM quarantine ORDER BY record")
+    assert len(got) == len(BAD_ROWS)
+    for (record, field, reason, source, raw), (i, (_, want_field, want_reason)) in zip(
+        got, enumerate(BAD_ROWS), strict=True
+    ):
+        assert record == i + 2  # record 1 is ok-1
+        assert field == want_field
+        assert want_reason in reason
+        assert source == str(path)
+        assert json.loads(raw)["request_id"] == f"bad-{i}"  # the row as read is kept
+    assert result.first_problem is not None and "record 2" in result.first_problem
+
+
+def test_reingest_and_overlap_do_not_double_count(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    a = csv_file("a.csv", [row("r1"), row("r2"), row("r2"), row("bad", ts="x")])
+    b = csv_file("b.csv", [row("r2"), row("r3")])
+    [first] = workspace.ingest("usage", [a])
+    assert (first.rows_landed, first.duplicates_skipped, first.rows_quarantined) == (2, 1, 1)
+    [again] = workspace.ingest("usage", [a])
+    assert (again.rows_landed, again.duplicates_skipped) == (0, 3)
+    [overlap] = workspace.ingest("usage", [b])
+    assert (overlap.rows_landed, overlap.duplicates_skipped) == (1, 1)
+    assert workspace.store.sql("SELECT count(*) FROM usage")[0][0] == 3
+    assert workspace.quarantine_count() == 1  # the same bad row is not quarantined twice
+    assert workspace.store.sql("SELECT count(*) FROM ingest_log")[0][0] == 3
+
+
+def test_outcomes_dedupe_on_trace_id(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    o = [
+        {"trace_id": "t1", "ts": "2026-10-01", "outcome": "success"},
+        {"trace_id": "t1", "ts": "2026-10-01", "outcome": "failure"},
+        {"trace_id": "t2", "ts": "2026-10-01", "outcome": "resolved"},
+    ]
+    [res] = workspace.ingest("outcomes", [csv_file("o.csv", o)])
+    assert (res.rows_landed, res.duplicates_skipped, res.rows_quarantined) == (1, 1, 1)
+    assert workspace.store.sql("SELECT outcome FROM outcomes") == [("success",)]
+
+
+def test_parquet_and_jsonl(workspace: Workspace, tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "ts": pa.array(["2026-10-01T10:00:00"] * 2, pa.string()).cast(pa.timestamp("us")),
+            "request_id": ["p1", "p2"],
+            "provider": ["openai", "openai"],
+            "model": ["gpt-4o", "gpt-4o"],
+            "input_tokens": pa.array([100, 200], pa.int64()),
+            "output_tokens": pa.array([1, 2], pa.int64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "u.parquet")
+    lines = [
+        json.dumps(row("j1", attributes={"team": "x"})),
+        json.dumps(row("j2", input_tokens="lots")),
+    ]
+    (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
+    res = workspace.ingest("usage", [tmp_path / "u.parquet", tmp_path / "u.jsonl"])
+    assert [(r.format, r.rows_landed, r.rows_quarantined) for r in res] == [("parquet", 2, 0), ("jsonl", 1, 1)]
+    attrs = workspace.store.sql("SELECT attributes FROM usage WHERE request_id = 'j1'")[0][0]
+    assert json.loads(attrs) == {"team": "x"}
+
+
+def test_extra_columns_are_kept_in_attributes(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    workspace.ingest("usage", [csv_file("u.csv", [row("r1", team="search", attributes='{"a": 1}')])])
+    attrs = workspace.store.sql("SELECT attributes FROM usage")[0][0]
+    assert json.loads(attrs) == {"a": 1, "team": "search"}
+
+
+def test_strict_fails_on_first_bad_row_and_writes_nothing(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    path = csv_file("u.csv", [row("r1"), row("r2", status="nope"), row("r3", ts="")])
+    with pytest.raises(IngestError) as e:
+        workspace.ingest("usage", [path], strict=True)
+    assert e.value.record == 2 and e.value.field == "status" and str(path) in str(e.value)
+    assert workspace.store.sql("SELECT count(*) FROM usage")[0][0] == 0
+    assert workspace.quarantine_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("u.csv", "request_id,model\nr1,gpt-4o\n", "missing required column"),
+        ("u.parquet", "PAR1 this is not parquet", "cannot be read as parquet"),
+        ("u.txt", "whatever", "unknown file extension"),
+    ],
+)
+def test_unreadable_files_give_clear_errors_and_write_nothing(
+    workspace: Workspace, tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(UnitcostError, match=message) as e:
+        workspace.ingest("usage", [path])
+    assert str(path) in str(e.value)
+    assert workspace.store.sql("SELECT count(*) FROM ingest_log")[0][0] == 0
+
+
+def test_truncated_parquet_is_refused(workspace: Workspace, tmp_path: Path) -> None:
+    table = pa.table({"request_id": ["a"] * 1000, "ts": ["2026-10-01"] * 1000, "model": ["m"] * 1000})
+    pq.write_table(table, tmp_path / "full.parquet")
+    data = (tmp_path / "full.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IngestError, match="cannot be read as parquet"):
+        workspace.ingest("usage", [tmp_path / "cut.parquet"])
+
+
+def test_missing_file(workspace: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(InputFileNotFound):
+        workspace.ingest("usage", [tmp_path / "nope.csv"])
