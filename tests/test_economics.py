@@ -12,10 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import write_csv
 from unitcost.config import Config
 from unitcost.workspace import open_workspace
-
-from conftest import write_csv
 
 CONFIG = Config.model_validate(
     {"prices": {"overrides": [{"provider": "p", "model": "m", "input_per_mtok": 1000, "output_per_mtok": 0}]}}

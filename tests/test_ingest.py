@@ -103,7 +103,10 @@ def test_parquet_and_jsonl(workspace: Workspace, tmp_path: Path) -> None:
     ]
     (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
     res = workspace.ingest("usage", [tmp_path / "u.parquet", tmp_path / "u.jsonl"])
-    assert [(r.format, r.rows_landed, r.rows_quarantined) for r in res] == [("parquet", 2, 0), ("jsonl", 1, 1)]
+    assert [(r.format, r.rows_landed, r.rows_quarantined) for r in res] == [
+        ("parquet", 2, 0),
+        ("jsonl", 1, 1),
+    ]
     attrs = workspace.store.sql("SELECT attributes FROM usage WHERE request_id = 'j1'")[0][0]
     assert json.loads(attrs) == {"team": "x"}
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_csv
 from unitcost.config import Config
 from unitcost.ledger import build_ledger
 from unitcost.workspace import open_workspace
-
-from conftest import write_csv
 
 ROWS = [
     # id, ts, provider, model, input, cache_read, cache_write, output, reasoning, cache_hit
@@ -54,7 +53,12 @@ CONFIG = Config.model_validate(
     {
         "prices": {
             "overrides": [
-                {"provider": "self-hosted", "model": "llama-ft", "input_per_mtok": 0.6, "output_per_mtok": 0.8},
+                {
+                    "provider": "self-hosted",
+                    "model": "llama-ft",
+                    "input_per_mtok": 0.6,
+                    "output_per_mtok": 0.8,
+                },
                 {
                     "provider": "openai",
                     "model": "gpt-4o-mini",
@@ -69,7 +73,15 @@ CONFIG = Config.model_validate(
 
 
 def _usage_file(tmp_path: Path) -> Path:
-    cols = ("request_id", "ts", "provider", "model", "input_tokens", "cache_read_tokens", "cache_write_tokens")
+    cols = (
+        "request_id",
+        "ts",
+        "provider",
+        "model",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+    )
     cols += ("output_tokens", "reasoning_tokens", "response_cache_hit")
     rows = [dict(zip(cols, r, strict=True)) | {"status": "ok", "tenant": "t"} for r in ROWS]
     return write_csv(tmp_path / "usage.csv", rows)

@@ -113,7 +113,11 @@ def test_unknown_model_is_unpriced_not_free() -> None:
 
 def test_override_before_genai_prices() -> None:
     cfg = Config.model_validate(
-        {"prices": {"overrides": [{"provider": "openai", "model": "gpt-4o", "input_per_mtok": 1, "output_per_mtok": 2}]}}
+        {
+            "prices": {
+                "overrides": [{"provider": "openai", "model": "gpt-4o", "input_per_mtok": 1, "output_per_mtok": 2}]
+            }
+        }
     )
     table = build_price_table([("openai", "gpt-4o")], cfg, WHEN, WHEN + dt.timedelta(days=1))
     assert [(r["price_source"], r["input_per_mtok"], r["cache_read_per_mtok"]) for r in table.rows] == [
@@ -124,8 +128,10 @@ def test_override_before_genai_prices() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"prices": {"overrides": [{"provider": "p", "model": "m", "input_per_mtok": -1, "output_per_mtok": 1}]}},
-         "input_per_mtok"),
+        (
+            {"prices": {"overrides": [{"provider": "p", "model": "m", "input_per_mtok": -1, "output_per_mtok": 1}]}},
+            "input_per_mtok",
+        ),
         ({"prices": {"discount_pct": {"openai": 120}}}, "discount"),
         ({"prices": {"overides": []}}, "overides"),
         ({"currency": "EUR"}, "only USD"),

@@ -13,7 +13,7 @@ from unitcost.errors import UnitcostError
 from unitcost.ingest import IngestResult
 from unitcost.workspace import Workspace, open_workspace
 
-open = open_workspace  # noqa: A001 - the public entry point is unitcost.open(db)
+open = open_workspace
 
 __all__ = [
     "BreakdownRow",

@@ -44,9 +44,7 @@ state = _State()
 
 @app.callback()
 def _global(
-    db: Annotated[
-        str | None, typer.Option("--db", help=f"{setting('db').help} [env {setting('db').env}]")
-    ] = None,
+    db: Annotated[str | None, typer.Option("--db", help=f"{setting('db').help} [env {setting('db').env}]")] = None,
     config: Annotated[
         str | None,
         typer.Option("--config", help=f"{setting('config').help} [env {setting('config').env}]"),
@@ -191,12 +189,9 @@ def demo(
     _write_demo_config(config_path, data.config_yaml)
     with tempfile.TemporaryDirectory() as tmp:
         usage_file, outcomes_file = write_parquet(data, Path(tmp))
-        with console.status("Ingesting and validating..."):
-            with open_workspace(db_path, config_path) as ws:
-                ws.store.raw.execute(
-                    "CREATE TABLE IF NOT EXISTS _unitcost_demo AS SELECT current_timestamp AS created_at"
-                )
-                results = ws.ingest("usage", [usage_file]) + ws.ingest("outcomes", [outcomes_file])
+        with console.status("Ingesting and validating..."), open_workspace(db_path, config_path) as ws:
+            ws.store.raw.execute("CREATE TABLE IF NOT EXISTS _unitcost_demo AS SELECT current_timestamp AS created_at")
+            results = ws.ingest("usage", [usage_file]) + ws.ingest("outcomes", [outcomes_file])
     render_ingest(console, [r.__class__(**{**r.__dict__, "source_file": Path(r.source_file).name}) for r in results])
     with open_workspace(db_path, config_path) as ws:
         with console.status("Pricing and attributing..."):
@@ -227,16 +222,13 @@ def _prepare_demo_db(db_path: Path) -> None:
             ).fetchone()[0]  # type: ignore[index]
         )
         has_rows = bool(
-            con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'usage'"
-            ).fetchone()[0]  # type: ignore[index]
+            con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'usage'").fetchone()[0]  # type: ignore[index]
         ) and bool(con.execute("SELECT count(*) FROM usage").fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
     if has_rows and not is_demo:
         raise _DemoRefused(
-            f"{db_path} holds data that the demo did not create; run the demo elsewhere: "
-            "unitcost --db demo.duckdb demo"
+            f"{db_path} holds data that the demo did not create; run the demo elsewhere: unitcost --db demo.duckdb demo"
         )
     db_path.unlink()
     wal = db_path.with_name(db_path.name + ".wal")

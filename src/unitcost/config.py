@@ -117,7 +117,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     Traceback (most recent call last):
     unitcost.errors.ConfigError: config file /nonexistent/none.yaml does not exist
     """
-    explicit = path is not None or CONFIG_FILE_NAME != setting("config").resolve()
+    explicit = path is not None or setting("config").resolve() != CONFIG_FILE_NAME
     p = Path(setting("config").resolve(None if path is None else str(path)))
     if not p.exists():
         if explicit:

@@ -31,12 +31,12 @@ scaled by ``days / 30`` and rounded down to the hour, so events stay inside the 
    the time at the top of the prompt): the prompt-cache read share of input falls from ~50%
    to ~10%.
 3. day 25, ``onboarding-spike``: new tenant ``northwind`` (no rows before) sends the volume of
-   a top-3 tenant from its first hour, mostly on support-bot.
+   a top-3 tenant from its first business day, mostly on support-bot.
 4. no-op releases that change nothing in cost: proposal-drafting ``<yyyy>.<m>.2`` (day 7),
    knowledge-search ``<yyyy>.<m>.3`` (day 12), proposal-drafting ``<yyyy>.<m>.6`` (day 27).
 
 >>> data = generate(days=7, requests=2_000, seed=1)
->>> data.usage.column_names == USAGE.column_names, abs(data.usage.num_rows - 2_000) < 100
+>>> data.usage.schema == arrow_schema(USAGE), abs(data.usage.num_rows - 2_000) < 100
 (True, True)
 """
 
@@ -56,7 +56,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from unitcost.schema import OUTCOMES, USAGE, Table
+from unitcost.errors import UnitcostError
+from unitcost.schema import INTERNAL_COLUMNS, OUTCOMES, TOKEN_COLUMNS, USAGE, Table
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
@@ -98,16 +99,8 @@ VALUE_USD = (6.0, 1.5, 40.0)
 ROW_SHARE = (0.56, 0.34, 0.10)
 
 WORKFLOWS = (
-    "triage",
-    "answer",
-    "escalation",
-    "handoff",
-    "retrieve",
-    "outline",
-    "research",
-    "draft",
-    "review",
-)
+    "triage", "answer", "escalation", "handoff", "retrieve", "outline", "research", "draft", "review",
+)  # fmt: skip
 W_TRIAGE, W_ANSWER, W_ESCALATION, W_HANDOFF, W_RETRIEVE, W_OUTLINE, W_RESEARCH, W_DRAFT, W_REVIEW = range(9)
 
 #: model, provider, serving, first-token ms, ms per output token, prefill ms per 1k input tokens.
@@ -148,6 +141,10 @@ NO_OP_RELEASES = (2, 3, 6)
 
 _US_PER_H = 3_600_000_000
 _US_PER_MS = 1000
+
+
+class DemoError(ValueError, UnitcostError):
+    """The demo cannot be generated with the arguments given."""
 
 
 @dataclass(frozen=True)
@@ -240,9 +237,7 @@ def token_quantiles() -> dict[str, dict[str, Floats]]:
     text = resources.files("unitcost").joinpath("data/azure_token_quantiles.json").read_text()
     traces = json.loads(text)["traces"]
     return {
-        name: {
-            col: np.asarray(trace[col], dtype=np.float64) for col in ("context_tokens", "generated_tokens")
-        }
+        name: {col: np.asarray(trace[col], dtype=np.float64) for col in ("context_tokens", "generated_tokens")}
         for name, trace in traces.items()
     }
 
@@ -274,13 +269,13 @@ def _attempts(rng: np.random.Generator, n: int, p_fail: float | Floats) -> Ints:
 def _keep_units(rows_per_unit: Ints, target_rows: int) -> int:
     """How many leading units make ``target_rows`` rows (units are i.i.d., so a prefix is a fair sample)."""
     total = np.cumsum(rows_per_unit)
-    return int(min(np.searchsorted(total, target_rows) + 1, rows_per_unit.size))
+    return min(int(np.searchsorted(total, target_rows)) + 1, rows_per_unit.size)
 
 
 def _cache_split(
     rng: np.random.Generator, input_tokens: Ints, model: Ints, a: float | Floats, b: float | Floats
 ) -> tuple[Ints, Ints]:
-    """Prompt-cache reads (Beta(a, b) share of input) and, on Anthropic, writes; none on the self-hosted model."""
+    """Prompt-cache reads (a Beta(a, b) share of input) and, on Anthropic, writes; none when self-hosted."""
     share = rng.beta(a, b, input_tokens.size) * (model != LLAMA)
     read = np.floor(input_tokens * share).astype(np.int64)
     write_share = np.where(np.isin(model, ANTHROPIC_MODELS), rng.beta(2, 6, input_tokens.size), 0.0)
@@ -315,7 +310,7 @@ def _month(rng: np.random.Generator, days: int, start: dt.date) -> _Month:
         if feature == PROPOSAL:
             w[1:] *= rng.random(n_old - 1) > 0.35  # not every tenant buys proposal drafting
         weight[feature, :n_old] = w / w.sum()
-    # northwind: from its first hour, about the daily rows of the third largest tenant (x1.1)
+    # northwind: from its first day, about the daily rows of the third largest tenant (x1.1)
     onboarding = event_hour(ONBOARDING_DAY, days)
     active = intensity[US, onboarding:].sum() / intensity[US].sum()
     third = np.sort(weight[:, :n_old].T @ np.asarray(ROW_SHARE))[-3]
@@ -326,9 +321,7 @@ def _month(rng: np.random.Generator, days: int, start: dt.date) -> _Month:
     overall = weight.T @ np.asarray(ROW_SHARE)
     users = np.clip(np.rint(4000 * overall), 8, 600).astype(np.int64)
     users[NEW_TENANT] = 150
-    user_ids = tuple(
-        f"{name}-u{k:04d}" for name, count in zip(TENANT_NAMES, users, strict=True) for k in range(count)
-    )
+    user_ids = tuple(f"{name}-u{k:04d}" for name, count in zip(TENANT_NAMES, users, strict=True) for k in range(count))
     return _Month(start, days, hours, intensity, weight, users, np.cumsum(users) - users, user_ids)
 
 
@@ -352,13 +345,11 @@ def _units(rng: np.random.Generator, month: _Month, feature: int, tenant: Ints, 
     releases = [i for i, r in enumerate(RELEASES) if r[0] == feature]
     edges = np.asarray([event_hour(RELEASES[i][1], month.days) * _US_PER_H for i in releases])
     release = np.asarray(releases)[np.searchsorted(edges, t0_us, side="right") - 1]
-    user = month.user_offset[tenant] + np.floor(month.users_per_tenant[tenant] * rng.random(n) ** 1.8).astype(
-        np.int64
-    )
+    user = month.user_offset[tenant] + np.floor(month.users_per_tenant[tenant] * rng.random(n) ** 1.8).astype(np.int64)
     return _Units(tenant, t0_us, release, user, outcome, np.zeros(n, dtype=np.int64))
 
 
-def _calls(rng: np.random.Generator, unit: Ints, workflow: Ints, model: Ints, attempts: Ints) -> _Calls:
+def _calls(unit: Ints, workflow: Ints, model: Ints, attempts: Ints) -> _Calls:
     """A call table with the structure set and every token count still zero."""
     n = unit.size
     zeros = np.zeros(n, dtype=np.int64)
@@ -393,14 +384,13 @@ def _support(rng: np.random.Generator, month: _Month, target_rows: int) -> tuple
     units = _units(rng, month, SUPPORT, tenant[:keep], outcome[:keep])
     units.attribute = A_WEB + rng.choice(3, keep, p=[0.6, 0.3, 0.1])
     m = int(np.searchsorted(unit, keep))
-    c = _calls(rng, unit[:m], workflow[:m], model[:m], attempts[:m])
+    c = _calls(unit[:m], workflow[:m], model[:m], attempts[:m])
     turn = index[:m]
     # prompt: system + tool definitions + policies, retrieved articles, the conversation so far
     context = _draw(rng, "conv", "context_tokens", m)
     answer_in = 3200 + 4200 * rng.lognormal(0, 0.35, m) + 1.5 * context + 350 * turn
-    factor = np.where(np.asarray([RELEASES[i][3] == "support-v14" for i in range(len(RELEASES))])[
-        units.release[c.unit]
-    ], PROMPT_REGRESSION_FACTOR, 1.0)  # fmt: skip
+    regressed = np.asarray([r[3] == "support-v14" for r in RELEASES])[units.release[c.unit]]
+    factor = np.where(regressed, PROMPT_REGRESSION_FACTOR, 1.0)
     c.input_tokens = _tokens(
         factor
         * np.select(
@@ -444,15 +434,13 @@ def _knowledge(rng: np.random.Generator, month: _Month, target_rows: int) -> tup
     units = _units(rng, month, KNOWLEDGE, tenant[:keep], outcome[:keep])
     units.attribute = np.full(keep, A_TOPK)
     m = 2 * keep
-    c = _calls(rng, unit[:m], np.where(answer[:m], W_ANSWER, W_RETRIEVE), model[:m], attempts[:m])
+    c = _calls(unit[:m], np.where(answer[:m], W_ANSWER, W_RETRIEVE), model[:m], attempts[:m])
     c.gives_up = gives_up[c.unit] & answer[:m]
     c.cache_hit = cache_hit[c.unit] & answer[:m]
     question = 6 + 0.25 * _draw(rng, "conv", "generated_tokens", m)
     chunks = 900 + 3.0 * _draw(rng, "code", "context_tokens", m) + 2400 * rng.lognormal(0, 0.3, m)
     c.input_tokens = np.where(c.cache_hit, 0, _tokens(np.where(answer[:m], chunks + question, question)))
-    c.output_tokens = np.where(
-        answer[:m] & ~c.cache_hit, _tokens(_draw(rng, "conv", "generated_tokens", m)), 0
-    )
+    c.output_tokens = np.where(answer[:m] & ~c.cache_hit, _tokens(_draw(rng, "conv", "generated_tokens", m)), 0)
     dropped = np.asarray([r[3] == "search-v8" for r in RELEASES])[units.release[c.unit]]
     read, write = _cache_split(
         rng, c.input_tokens, c.model, np.where(dropped, 1.5, 10.0), np.where(dropped, 13.5, 10.0)
@@ -484,7 +472,7 @@ def _proposal(rng: np.random.Generator, month: _Month, target_rows: int) -> tupl
     units = _units(rng, month, PROPOSAL, tenant[:keep], outcome[:keep])
     units.attribute = A_CRM + (rng.random(keep) < 0.3)
     m = int(np.searchsorted(unit, keep))
-    c = _calls(rng, unit[:m], workflow[:m], model[:m], attempts[:m])
+    c = _calls(unit[:m], workflow[:m], model[:m], attempts[:m])
     w = c.workflow
     context = _draw(rng, "conv", "context_tokens", m)
     documents = _draw(rng, "code", "context_tokens", m)
@@ -503,9 +491,7 @@ def _proposal(rng: np.random.Generator, month: _Month, target_rows: int) -> tupl
             250 + 3.0 * generated,
         )
     )
-    c.reasoning_tokens = np.where(
-        w == W_REVIEW, np.floor(c.output_tokens * rng.beta(5, 5, m)).astype(np.int64), 0
-    )
+    c.reasoning_tokens = np.where(w == W_REVIEW, np.floor(c.output_tokens * rng.beta(5, 5, m)).astype(np.int64), 0)
     second_draft = (w == W_DRAFT) & (np.roll(w, 1) == W_DRAFT)
     c.cache_read_tokens, c.cache_write_tokens = _cache_split(
         rng,
@@ -519,9 +505,7 @@ def _proposal(rng: np.random.Generator, month: _Month, target_rows: int) -> tupl
     return units, c
 
 
-def _rows(
-    rng: np.random.Generator, month: _Month, feature: int, units: _Units, calls: _Calls
-) -> dict[str, Any]:
+def _rows(rng: np.random.Generator, month: _Month, feature: int, units: _Units, calls: _Calls) -> dict[str, Any]:
     """Expand calls into tried rows with status, latency and timestamps; also each unit's end time."""
     call, within = _expand(calls.attempts)
     attempt = within + 1
@@ -529,16 +513,7 @@ def _rows(
     n = call.size
     model = calls.model[call]
     unit = calls.unit[call]
-    cols: dict[str, Any] = {
-        name: getattr(calls, name)[call]
-        for name in (
-            "input_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-        )
-    }
+    cols: dict[str, Any] = {name: getattr(calls, name)[call] for name in TOKEN_COLUMNS}
     cols["output_tokens"] = np.where(
         error, np.minimum(cols["output_tokens"], rng.integers(0, 16, n)), cols["output_tokens"]
     )
@@ -566,9 +541,7 @@ def _rows(
     last_row = first_row + rows_per_unit - 1
     end_ms = start_ms[last_row] + latency[last_row]
     # a unit that would end after the last hour is moved earlier as a whole
-    shift = np.maximum(
-        units.t0_us + (end_ms * _US_PER_MS).astype(np.int64) - (month.hours * _US_PER_H - 1), 0
-    )
+    shift = np.maximum(units.t0_us + (end_ms * _US_PER_MS).astype(np.int64) - (month.hours * _US_PER_H - 1), 0)
     t0 = units.t0_us - shift
     cols["ts_us"] = t0[unit] + (start_ms * _US_PER_MS).astype(np.int64)
     cols["latency_ms"] = np.round(latency, 1)
@@ -586,10 +559,11 @@ def _rows(
     trace_number = np.empty_like(t0)
     trace_number[np.argsort(t0, kind="stable")] = np.arange(t0.size)  # ids follow arrival order
     cols.update(
-        trace=trace_number[unit], unit_end_us=end_us, unit_trace=trace_number, unit_outcome=units.outcome,
-        unit_tenant=units.tenant, feature=np.full(n, feature), workflow=calls.workflow[call], model=model, attempt=attempt,
-        error=error, cache_hit=cache_hit, priority=calls.priority[call], tenant=units.tenant[unit],
-        release=units.release[unit], user=units.user[unit],
+        trace=trace_number[unit], feature=np.full(n, feature), workflow=calls.workflow[call], model=model,
+        attempt=attempt, error=error, cache_hit=cache_hit, priority=calls.priority[call],
+        tenant=units.tenant[unit], release=units.release[unit], user=units.user[unit],
+        # per unit, for the outcomes table
+        unit_end_us=end_us, unit_trace=trace_number, unit_outcome=units.outcome, unit_tenant=units.tenant,
     )  # fmt: skip
     return cols
 
@@ -600,13 +574,21 @@ def _string_column(codes: Ints, values: tuple[str, ...] | list[str]) -> pa.Array
 
 
 def _ids(prefix: str, numbers: Ints, width: int) -> pa.Array:
-    """Strings ``prefix`` + zero-padded ``numbers``, built byte-wise (``_ids("a-", [7], 3)`` -> ``a-007``)."""
-    digits = (numbers[:, None] // 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)) % 10 + ord("0")
+    """Strings ``prefix`` + zero-padded ``numbers``, built byte-wise, one pass per digit.
+
+    >>> _ids("req-", np.array([7, 123]), 4).to_pylist()
+    ['req-0007', 'req-0123']
+    """
     head = np.frombuffer(prefix.encode(), dtype=np.uint8)
-    data = np.concatenate([np.broadcast_to(head, (numbers.size, head.size)), digits.astype(np.uint8)], axis=1)
     size = head.size + width
+    data = np.empty((numbers.size, size), dtype=np.uint8)
+    data[:, : head.size] = head
+    rest = numbers.astype(np.int64)
+    for position in range(size - 1, head.size - 1, -1):
+        data[:, position] = rest % 10 + ord("0")
+        rest //= 10
     offsets = np.arange(0, size * (numbers.size + 1), size, dtype=np.int32)
-    return pa.StringArray.from_buffers(numbers.size, pa.py_buffer(offsets), pa.py_buffer(data.tobytes()))
+    return pa.StringArray.from_buffers(numbers.size, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _float_column(values: Floats) -> pa.Array:
@@ -614,7 +596,7 @@ def _float_column(values: Floats) -> pa.Array:
 
 
 def arrow_schema(table: Table) -> pa.Schema:
-    """Return the Arrow schema of a canonical table (JSON columns as JSON text).
+    """Return the Arrow schema of a canonical table's input columns (JSON columns as JSON text).
 
     >>> arrow_schema(OUTCOMES).field("ts").type
     TimestampType(timestamp[us])
@@ -628,7 +610,7 @@ def arrow_schema(table: Table) -> pa.Schema:
         "DOUBLE": pa.float64(),
         "BOOLEAN": pa.bool_(),
     }
-    return pa.schema([pa.field(c.name, types[c.sql_type]) for c in table.columns])
+    return pa.schema([pa.field(c.name, types[c.sql_type]) for c in table.columns if c.name not in INTERNAL_COLUMNS])
 
 
 def _events(month: _Month) -> tuple[PlantedEvent, ...]:
@@ -698,7 +680,7 @@ def generate(
     ['knowledge-search', 'proposal-drafting', 'support-bot']
     """
     if days < 1 or requests < 1:
-        raise ValueError(f"days and requests must be at least 1, got days={days}, requests={requests}")
+        raise DemoError(f"days and requests must be at least 1, got days={days}, requests={requests}")
 
     def report(stage: str, fraction: float) -> None:
         if progress is not None:
@@ -725,13 +707,13 @@ def generate(
 def _usage_table(parts: list[dict[str, Any]], month: _Month, start_us: int) -> pa.Table:
     """The usage table: rows in time order, request ids numbered in that order."""
     order = np.argsort(np.concatenate([p["ts_us"] for p in parts]), kind="stable")
+    traces = pa.concat_arrays([_ids(TRACE_PREFIX[i], p.pop("trace"), 8) for i, p in enumerate(parts)])
 
-    def col(name: str) -> Any:
-        return np.concatenate([p[name] for p in parts])[order]
+    def col(name: str) -> Any:  # each row column is used once: free it as it is taken
+        return np.concatenate([p.pop(name) for p in parts])[order]
 
     n = order.size
-    traces = pa.concat_arrays([_ids(TRACE_PREFIX[i], p["trace"], 8) for i, p in enumerate(parts)])
-    model, error, tenant = col("model"), col("error"), col("tenant")
+    model, error, tenant, release = col("model"), col("error"), col("tenant"), col("release")
     columns: dict[str, pa.Array] = {
         "ts": pa.array((start_us + col("ts_us")).astype("datetime64[us]")),
         "request_id": _ids("req-", np.arange(n, dtype=np.int64), 9),
@@ -742,21 +724,15 @@ def _usage_table(parts: list[dict[str, Any]], month: _Month, start_us: int) -> p
         "user_id": _string_column(col("user"), month.user_ids),
         "environment": _string_column(np.zeros(n, dtype=np.int64), ("production",)),
         "region": _string_column(np.asarray([r for _, r in TENANTS])[tenant], REGIONS),
-        "release": _string_column(col("release"), month.release_names),
+        "release": _string_column(release, month.release_names),
         "prompt_version": _string_column(
-            np.asarray([PROMPT_VERSIONS.index(r[3]) for r in RELEASES])[col("release")], PROMPT_VERSIONS
+            np.asarray([PROMPT_VERSIONS.index(r[3]) for r in RELEASES])[release], PROMPT_VERSIONS
         ),
         "provider": _string_column(model, tuple(m[1] for m in MODELS)),
         "model": _string_column(model, tuple(m[0] for m in MODELS)),
         "operation": _string_column((model == EMBED).astype(np.int64), ("chat", "embeddings")),
     }
-    for name in (
-        "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-    ):
+    for name in TOKEN_COLUMNS:
         columns[name] = pa.array(col(name), pa.int64())
     columns["latency_ms"] = _float_column(col("latency_ms"))
     columns["ttft_ms"] = _float_column(col("ttft_ms"))

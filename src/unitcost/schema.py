@@ -32,6 +32,11 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def input_columns(self) -> tuple[Column, ...]:
+        """The columns an input file can carry (internal columns are computed by unitcost)."""
+        return tuple(c for c in self.columns if c.name not in INTERNAL_COLUMNS)
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
@@ -76,12 +81,25 @@ USAGE = Table(
             "ALL input tokens, cached ones included (OpenTelemetry GenAI gen_ai.usage.input_tokens).",
             unit="tokens",
         ),
-        Column("cache_read_tokens", "BIGINT", "Input tokens read from the provider's prompt cache.", unit="tokens"),
         Column(
-            "cache_write_tokens", "BIGINT", "Input tokens written to the provider's prompt cache.", unit="tokens"
+            "cache_read_tokens",
+            "BIGINT",
+            "Input tokens read from the provider's prompt cache.",
+            unit="tokens",
+        ),
+        Column(
+            "cache_write_tokens",
+            "BIGINT",
+            "Input tokens written to the provider's prompt cache.",
+            unit="tokens",
         ),
         Column("output_tokens", "BIGINT", "ALL output tokens, reasoning tokens included.", unit="tokens"),
-        Column("reasoning_tokens", "BIGINT", "Output tokens spent on reasoning (part of output_tokens).", unit="tokens"),
+        Column(
+            "reasoning_tokens",
+            "BIGINT",
+            "Output tokens spent on reasoning (part of output_tokens).",
+            unit="tokens",
+        ),
         Column("latency_ms", "DOUBLE", "End-to-end latency of the call.", unit="ms"),
         Column("ttft_ms", "DOUBLE", "Time to first token.", unit="ms"),
         Column("status", "VARCHAR", "ok or error."),
@@ -94,10 +112,30 @@ USAGE = Table(
         Column("serving", "VARCHAR", "api, or the name of the self-hosted GPU pool that served the call."),
         Column("priority", "VARCHAR", "Priority or traffic class (interactive, batch, ...)."),
         Column("gpu_seconds", "DOUBLE", "GPU time the call used on a self-hosted pool.", unit="s"),
-        Column("reported_cost_usd", "DOUBLE", "Cost the source itself reported, if any (kept, not trusted).", unit="USD"),
+        Column(
+            "reported_cost_usd",
+            "DOUBLE",
+            "Cost the source itself reported, if any (kept, not trusted).",
+            unit="USD",
+        ),
         Column("attributes", "JSON", "Anything else, as a JSON object."),
+        Column(
+            "unit_id",
+            "BIGINT",
+            "Internal: dense id of the unit of work (trace_id, else request_id), assigned at ingestion "
+            "from the unit_keys table so reports group on an integer.",
+        ),
     ),
     key="request_id",
+)
+
+UNIT_KEYS = Table(
+    "unit_keys",
+    (
+        Column("unit_key", "VARCHAR", "trace_id, or request_id for a request without one."),
+        Column("unit_id", "BIGINT", "Dense integer id used by usage.unit_id."),
+    ),
+    key="unit_key",
 )
 
 OUTCOMES = Table(
@@ -144,11 +182,20 @@ INGEST_LOG = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG)
+TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS)
+
+#: Columns computed by unitcost, never read from input files.
+INTERNAL_COLUMNS = ("unit_id",)
 
 STATUSES = ("ok", "error")
 OUTCOME_VALUES = ("success", "failure", "escalated", "abandoned")
-TOKEN_COLUMNS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+TOKEN_COLUMNS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
 
 #: Dimensions a report can be broken down by (all are usage columns).
 DIMENSIONS = (

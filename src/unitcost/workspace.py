@@ -23,13 +23,9 @@ class Workspace:
         self.store = store
         self.config = config
 
-    def ingest(
-        self, target: str, paths: Iterable[str | Path], *, strict: bool = False
-    ) -> list[IngestResult]:
+    def ingest(self, target: str, paths: Iterable[str | Path], *, strict: bool = False) -> list[IngestResult]:
         """Ingest canonical CSV / Parquet / JSONL files into ``usage`` or ``outcomes``."""
-        return ingest_files(
-            self.store, target, paths, on_error=OnError.FAIL if strict else OnError.QUARANTINE
-        )
+        return ingest_files(self.store, target, paths, on_error=OnError.FAIL if strict else OnError.QUARANTINE)
 
     def report(
         self,
@@ -52,9 +48,7 @@ class Workspace:
         lo, hi = self._range(start, end)
         return cost_timeseries(self.store, self.config, lo, hi, grain, by)
 
-    def dashboard(
-        self, start: str | dt.datetime | None = None, end: str | dt.datetime | None = None
-    ) -> Dashboard:
+    def dashboard(self, start: str | dt.datetime | None = None, end: str | dt.datetime | None = None) -> Dashboard:
         """Return everything the HTML report shows."""
         lo, hi = self._range(start, end)
         return build_dashboard(self.store, self.config, lo, hi)
@@ -87,9 +81,7 @@ class Workspace:
         return lo, hi
 
 
-def open_workspace(
-    db: str | Path | None = None, config: str | Path | Config | None = None
-) -> Workspace:
+def open_workspace(db: str | Path | None = None, config: str | Path | Config | None = None) -> Workspace:
     """Open the workspace at ``db`` (default ``./unitcost.duckdb`` or $UNITCOST_DB).
 
     >>> import tempfile, os

@@ -45,9 +45,7 @@ def with_unit_ratios(series: pa.Table) -> pa.Table:
     """
     return (
         series.append_column("cost_per_request_usd", _safe_div(series["cost_usd"], series["requests"]))
-        .append_column(
-            "cost_per_successful_outcome_usd", _safe_div(series["cost_usd"], series["successful_outcomes"])
-        )
+        .append_column("cost_per_successful_outcome_usd", _safe_div(series["cost_usd"], series["successful_outcomes"]))
         .append_column("input_tokens_per_request", _safe_div(series["input_tokens"], series["requests"]))
         .append_column("output_tokens_per_request", _safe_div(series["output_tokens"], series["requests"]))
     )
@@ -62,7 +60,13 @@ def pareto(rows: list[tuple[str | None, float]]) -> pa.Table:
     ordered = sorted(rows, key=lambda r: -r[1])
     total = sum(c for _, c in ordered) or 1.0
     cumulative = 0.0
-    out: dict[str, list[object]] = {"rank": [], "key": [], "cost_usd": [], "share": [], "cumulative_share": []}
+    out: dict[str, list[object]] = {
+        "rank": [],
+        "key": [],
+        "cost_usd": [],
+        "share": [],
+        "cumulative_share": [],
+    }
     for i, (key, cost) in enumerate(ordered, start=1):
         cumulative += cost
         out["rank"].append(i)

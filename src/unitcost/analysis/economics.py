@@ -11,10 +11,19 @@ Definitions (docs/methods.md has the worked example):
 * Waste = cost of the units that did not succeed + cost of the failed requests
   (``status = error``) inside units that did succeed (the attempts that had to be
   retried).
-* For a breakdown key, ``successful_outcomes`` counts the successful units with
-  at least one request under that key (for unit-level dimensions such as tenant
-  or feature this partitions the total; a unit that used two models counts for
-  both models).
+* For a breakdown key, ``units_of_work`` and ``successful_outcomes`` credit each
+  unit to the key of its *last* request (the call that produced the outcome), so
+  they add up to the totals; for unit-level dimensions such as tenant or feature
+  that is simply the unit's key. Costs and waste go to the key of each request.
+
+How it runs (principle: aggregate on the engine, do the math on the aggregates):
+
+1. one ``GROUP BY unit_id`` gives each unit its last status, last keys and, with
+   ``outcomes``, its success;
+2. one pass joins requests to their unit's success and sums tokens per
+   (breakdown keys, provider, model, price epoch, token bracket, success, error);
+3. those sums are priced (cost is linear in tokens inside a segment) and rolled
+   up per key. No per-request price join, no Python loop over rows.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ import pyarrow as pa
 
 from unitcost.config import Config
 from unitcost.errors import UnknownDimensionError
-from unitcost.ledger import Ledger, build_ledger
+from unitcost.ledger.segments import segment_prices, segmentation
+from unitcost.pricing import PriceTable, build_price_table
 from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
 
@@ -120,58 +130,136 @@ def _check_dimensions(by: list[str]) -> None:
             raise UnknownDimensionError(f"unknown dimension {d!r}{hint} (choose from {', '.join(DIMENSIONS)})")
 
 
-def units_of_work(store: Store, ledger: Ledger) -> ir.Table:
-    """Return one row per unit of work in scope: ``unit_key``, ``success`` (bool), ``outcome``."""
-    r = ledger.requests
-    units = r.group_by("unit_key").aggregate(last_status=r.status.argmax(r.ts))
-    o = store.table("outcomes")
-    j = units.left_join(o, units.unit_key == o.trace_id)
-    inferred = ibis.cases((j.last_status == "ok", "success"), else_="failure")
-    outcome = j.outcome.fill_null(inferred)
-    return j.select(unit_key=j.unit_key, outcome=outcome, success=outcome == "success")
+@dataclass
+class _Scan:
+    """The small table a report is computed from (temporary, dropped after use)."""
+
+    segments: ir.Table  # priced token sums per (dims, provider, model, epoch, bracket, success, error)
+    prices: PriceTable
 
 
-def _with_success(store: Store, ledger: Ledger, columns: list[str]) -> ir.Table:
-    """The ledger's requests, narrowed to ``columns``, with the success flag of their unit; materialised."""
-    r = ledger.requests.view()
-    u = store.materialize(units_of_work(store, ledger).select(unit_key_="unit_key", success="success"))
-    j = r.inner_join(u, r.unit_key == u.unit_key_)
-    keep = sorted(
-        {
-            "unit_key",
-            "success",
-            "cost_usd",
-            "priced",
-            "status",
-            "input_tokens",
-            "cache_read_tokens",
-            "output_tokens",
-            "response_cache_hit",
-            "provider",
-            "model",
-            "ts",
-            *columns,
-        }
+def _usage(store: Store, start: dt.datetime | None, end: dt.datetime | None) -> ir.Table:
+    u = store.table("usage")
+    if start is not None:
+        u = u.filter(u.ts >= start)
+    if end is not None:
+        u = u.filter(u.ts < end)
+    return u
+
+
+def _period(ts: ir.TimestampValue, grain: str) -> ir.TimestampValue:
+    return ts.truncate({"hour": "h", "day": "D", "week": "W", "month": "M"}[grain])
+
+
+def _units(store: Store, u: ir.Table) -> ir.Table:
+    """One row per unit of work: ``u_id``, ``last_request_id`` and ``success``."""
+    units = u.group_by("unit_id").aggregate(
+        last_status=u.status.argmax(u.ts), last_request_id=u.request_id.argmax(u.ts)
     )
-    try:
-        return store.materialize(j.select(*keep))
-    finally:
-        store.drop(u)
+    keys = store.table("unit_keys")
+    o = store.table("outcomes")
+    ko = o.inner_join(keys, o.trace_id == keys.unit_key).select(o_unit_id=keys.unit_id, outcome=o.outcome)
+    j = units.left_join(ko, units.unit_id == ko.o_unit_id)
+    outcome = j.outcome.fill_null(ibis.cases((j.last_status == "ok", "success"), else_="failure"))
+    return j.select(u_id=j.unit_id, last_request_id=j.last_request_id, success=outcome == "success")
 
 
-def _aggregates(t: ir.Table) -> dict[str, ir.Value]:
-    cost = t.cost_usd.cast(_MONEY)
+def _scan(
+    store: Store,
+    config: Config,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    dims: list[str],
+    grain: str | None = None,
+) -> _Scan:
+    u = _usage(store, start, end)
+    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
+    lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
+    hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)
+    prices = build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi)
+    seg = segmentation(prices, lo, hi)
+    lookup = ibis.memtable(segment_prices(prices, seg, lo))
+
+    # 1. each request with its unit's success, and whether it is the unit's last request
+    units = _units(store, u)
+    r = u.inner_join(units, u.unit_id == units.u_id)
+    is_last = r.request_id == r.last_request_id
+    # 2. token sums per segment (cost is linear in tokens inside a segment)
+    keys_cols: dict[str, ir.Value] = {d: r[d] for d in dims}
+    if grain:
+        keys_cols["period"] = _period(r.ts, grain)
+    keys_cols |= {
+        "provider": r.provider,
+        "model": r.model,
+        "epoch": seg.epoch(r.ts),
+        "bracket": seg.bracket(r.input_tokens.fill_null(0)),
+        "success": r.success,
+        "is_error": r.status == "error",
+        "cache_hit": r.response_cache_hit.fill_null(False),
+    }
+    grouped = r.group_by(**keys_cols).aggregate(
+        requests=r.count(),
+        input_tokens=r.input_tokens.sum().fill_null(0),
+        cache_read_tokens=r.cache_read_tokens.sum().fill_null(0),
+        cache_write_tokens=r.cache_write_tokens.sum().fill_null(0),
+        output_tokens=r.output_tokens.sum().fill_null(0),
+        reasoning_tokens=r.reasoning_tokens.sum().fill_null(0),
+        units_of_work=is_last.sum(),
+        successful_outcomes=(is_last & r.success).sum(),
+    )
+    # 3. price the sums
+    g = grouped.left_join(
+        lookup,
+        [
+            grouped.provider == lookup.provider,
+            grouped.model == lookup.model,
+            grouped.epoch == lookup.epoch,
+            grouped.bracket == lookup.bracket,
+        ],
+    )
+    token_cost = (
+        (g.input_tokens - g.cache_read_tokens - g.cache_write_tokens) * g.input_per_mtok
+        + g.cache_read_tokens * g.cache_read_per_mtok
+        + g.cache_write_tokens * g.cache_write_per_mtok
+        + (g.output_tokens - g.reasoning_tokens) * g.output_per_mtok
+        + g.reasoning_tokens * g.reasoning_per_mtok
+    ) / 1_000_000 + g.per_request_usd * g.requests
+    out_cols = [c for c in keys_cols if c not in ("epoch", "bracket")]
+    sums = (
+        "requests",
+        "input_tokens",
+        "cache_read_tokens",
+        "output_tokens",
+        "units_of_work",
+        "successful_outcomes",
+    )
+    segments = g.select(
+        *[grouped[c] for c in (*out_cols, *sums)],
+        cost_usd=ibis.cases((g.cache_hit, ibis.literal(0.0)), else_=token_cost).cast(_MONEY),
+        priced=g.cache_hit | g.input_per_mtok.notnull(),
+        price_source=g.price_source,
+    )
+    return _Scan(store.materialize(segments), prices)
+
+
+def _drop(store: Store, scan: _Scan) -> None:
+    store.drop(scan.segments)
+
+
+def _cost_aggs(t: ir.Table) -> dict[str, ir.Value]:
+    unpriced = t.requests.sum(where=~t.priced).fill_null(0)
     return {
-        "cost_usd": cost.sum().fill_null(0),
-        "requests": t.count(),
-        "unpriced_requests": (~t.priced).sum().fill_null(0),
-        "units_of_work": t.unit_key.nunique(),
-        "successful_outcomes": t.unit_key.nunique(where=t.success),
+        "cost_usd": t.cost_usd.sum().fill_null(0),
+        "requests": t.requests.sum().fill_null(0),
+        "unpriced_requests": unpriced,
         "input_tokens": t.input_tokens.sum().fill_null(0),
         "cache_read_tokens": t.cache_read_tokens.sum().fill_null(0),
         "output_tokens": t.output_tokens.sum().fill_null(0),
-        "waste_failed_units_usd": cost.sum(where=~t.success).fill_null(0),
-        "waste_retries_usd": cost.sum(where=t.success & (t.status == "error")).fill_null(0),
+        "waste_failed_units_usd": t.cost_usd.sum(where=~t.success).fill_null(0),
+        "waste_retries_usd": t.cost_usd.sum(where=t.success & t.is_error).fill_null(0),
+        "response_cache_hits": t.requests.sum(where=t.cache_hit).fill_null(0),
+        "units_of_work": t.units_of_work.sum().fill_null(0),
+        "successful_outcomes": t.successful_outcomes.sum().fill_null(0),
     }
 
 
@@ -187,21 +275,19 @@ def cost_report(
     by: list[str] | None = None,
 ) -> CostReport:
     """Return the cost report for [start, end), broken down by each dimension in ``by``."""
-    by = list(by or [])
+    by = list(dict.fromkeys(by or []))
     _check_dimensions(by)
-    ledger = build_ledger(store, config, start, end)
-    t = _with_success(store, ledger, by)
+    scan = _scan(store, config, start, end, by)
     try:
-        aggs = _aggregates(t)
-        aggs["response_cache_hits"] = t.response_cache_hit.fill_null(False).sum().fill_null(0)
-        tot = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
-        up = t.filter(~t.priced)
+        seg = scan.segments
+        tot = seg.aggregate(**_cost_aggs(seg)).to_pyarrow().to_pylist()[0]
+        up = seg.filter(~seg.priced)
         unpriced_rows = (
             up.group_by(["provider", "model"])
             .aggregate(
-                requests=up.count(),
-                input_tokens=up.input_tokens.sum().fill_null(0),
-                output_tokens=up.output_tokens.sum().fill_null(0),
+                requests=up.requests.sum(),
+                input_tokens=up.input_tokens.sum(),
+                output_tokens=up.output_tokens.sum(),
             )
             .order_by(ibis.desc("requests"))
             .to_pyarrow()
@@ -209,14 +295,20 @@ def cost_report(
         )
         breakdown: dict[str, list[BreakdownRow]] = {}
         for dim in by:
-            rows = t.group_by(dim).aggregate(**_aggregates(t)).order_by(ibis.desc("cost_usd")).to_pyarrow()
-            breakdown[dim] = [_row(dim, r) for r in rows.to_pylist()]
+            rows = (
+                seg.group_by(key=seg[dim])
+                .aggregate(**_cost_aggs(seg))
+                .order_by([ibis.desc("cost_usd"), "key"])
+                .to_pyarrow()
+                .to_pylist()
+            )
+            breakdown[dim] = [_row(r) for r in rows]
     finally:
-        store.drop(t)
-    cost = float(tot["cost_usd"])
+        _drop(store, scan)
+    cost = float(tot["cost_usd"] or 0)
     priced = int(tot["requests"]) - int(tot["unpriced_requests"])
-    waste_failed = float(tot["waste_failed_units_usd"])
-    waste_retries = float(tot["waste_retries_usd"])
+    waste_failed = float(tot["waste_failed_units_usd"] or 0)
+    waste_retries = float(tot["waste_retries_usd"] or 0)
     return CostReport(
         period_from=start,
         period_to=end,
@@ -235,7 +327,16 @@ def cost_report(
         cached_share=_ratio(int(tot["cache_read_tokens"]), int(tot["input_tokens"])),
         response_cache_hits=int(tot["response_cache_hits"]),
         unpriced_requests=int(tot["unpriced_requests"]),
-        unpriced=[UnpricedModel(**r) for r in unpriced_rows],
+        unpriced=[
+            UnpricedModel(
+                provider=r["provider"],
+                model=r["model"],
+                requests=int(r["requests"]),
+                input_tokens=int(r["input_tokens"] or 0),
+                output_tokens=int(r["output_tokens"] or 0),
+            )
+            for r in unpriced_rows
+        ],
         waste_usd=waste_failed + waste_retries,
         waste_failed_units_usd=waste_failed,
         waste_retries_usd=waste_retries,
@@ -243,22 +344,40 @@ def cost_report(
     )
 
 
-def _row(dim: str, r: dict[str, Any]) -> BreakdownRow:
-    cost = float(r["cost_usd"])
-    priced = int(r["requests"]) - int(r["unpriced_requests"])
+_COST_FIELDS = (
+    "cost_usd",
+    "requests",
+    "unpriced_requests",
+    "input_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "waste_failed_units_usd",
+    "waste_retries_usd",
+    "response_cache_hits",
+)
+
+
+def _row(r: dict[str, Any]) -> BreakdownRow:
+    def num(name: str) -> float:
+        return float(r[name] or 0)
+
+    cost = num("cost_usd")
+    requests = int(num("requests"))
+    priced = requests - int(num("unpriced_requests"))
+    successes = int(num("successful_outcomes"))
     return BreakdownRow(
-        key=r[dim],
+        key=r["key"],
         cost_usd=cost,
-        requests=int(r["requests"]),
-        unpriced_requests=int(r["unpriced_requests"]),
-        units_of_work=int(r["units_of_work"]),
-        successful_outcomes=int(r["successful_outcomes"]),
+        requests=requests,
+        unpriced_requests=int(num("unpriced_requests")),
+        units_of_work=int(num("units_of_work")),
+        successful_outcomes=successes,
         cost_per_request_usd=_ratio(cost, priced),
-        cost_per_successful_outcome_usd=_ratio(cost, int(r["successful_outcomes"])),
-        input_tokens=int(r["input_tokens"]),
-        output_tokens=int(r["output_tokens"]),
-        cached_share=_ratio(int(r["cache_read_tokens"]), int(r["input_tokens"])),
-        waste_usd=float(r["waste_failed_units_usd"]) + float(r["waste_retries_usd"]),
+        cost_per_successful_outcome_usd=_ratio(cost, successes),
+        input_tokens=int(num("input_tokens")),
+        output_tokens=int(num("output_tokens")),
+        cached_share=_ratio(num("cache_read_tokens"), num("input_tokens")),
+        waste_usd=num("waste_failed_units_usd") + num("waste_retries_usd"),
     )
 
 
@@ -272,32 +391,23 @@ def cost_timeseries(
 ) -> pa.Table:
     """Return cost per period (and per key of ``by``): one row per (period, key).
 
-    Columns: ``period``, ``key``, ``cost_usd``, ``requests``, ``units_of_work``,
-    ``successful_outcomes``, ``input_tokens``, ``cache_read_tokens``, ``output_tokens``,
-    ``unpriced_requests``, ``waste_failed_units_usd``, ``waste_retries_usd``. A unit spanning two periods
-    counts in both.
+    Columns: ``period``, ``key``, ``cost_usd``, ``requests``, ``unpriced_requests``, ``input_tokens``,
+    ``cache_read_tokens``, ``output_tokens``, ``waste_failed_units_usd``, ``waste_retries_usd``,
+    ``response_cache_hits``, ``units_of_work``, ``successful_outcomes``. Units are credited to the
+    period and key of their last request.
     """
     if grain not in GRAINS:
         raise ValueError(f"grain must be one of {GRAINS}, got {grain!r}")
-    if by is not None:
-        _check_dimensions([by])
-    ledger = build_ledger(store, config, start, end)
-    t = _with_success(store, ledger, [by] if by else [])
+    dims = [by] if by else []
+    _check_dimensions(dims)
+    scan = _scan(store, config, start, end, dims, grain)
     try:
-        unit = {"hour": "h", "day": "D", "week": "W", "month": "M"}[grain]
-        keyed = t.mutate(period=t.ts.truncate(unit), key=t[by].cast("string") if by else ibis.literal("all"))
-        aggs = _aggregates(keyed)
-        out = keyed.group_by(["period", "key"]).aggregate(**aggs).order_by(["period", "key"]).to_pyarrow()
+        seg = scan.segments
+        key_expr = seg[by].cast("string") if by else ibis.literal("all")
+        joined = seg.group_by(period=seg.period, key=key_expr).aggregate(**_cost_aggs(seg))
+        out = joined.order_by(["period", "key"]).to_pyarrow()
     finally:
-        store.drop(t)
-    return out.set_column(
-        out.schema.get_field_index("cost_usd"), "cost_usd", out["cost_usd"].cast(pa.float64())
-    ).set_column(
-        out.schema.get_field_index("waste_failed_units_usd"),
-        "waste_failed_units_usd",
-        out["waste_failed_units_usd"].cast(pa.float64()),
-    ).set_column(
-        out.schema.get_field_index("waste_retries_usd"),
-        "waste_retries_usd",
-        out["waste_retries_usd"].cast(pa.float64()),
-    )
+        _drop(store, scan)
+    for name in ("cost_usd", "waste_failed_units_usd", "waste_retries_usd"):
+        out = out.set_column(out.schema.get_field_index(name), name, out[name].cast(pa.float64()))
+    return out

@@ -11,17 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import duckdb
 
 from unitcost.errors import IngestError, InputFileNotFound
-from unitcost.schema import OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
+from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
 from unitcost.store import Store
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     """What to do with a row that fails validation."""
 
     QUARANTINE = "quarantine"
@@ -104,6 +104,8 @@ class CanonicalValidator:
     def typed_select(self) -> str:
         parts = []
         for col in self.table.columns:
+            if col.name in INTERNAL_COLUMNS:
+                continue
             if col.name in self.present:
                 expr = _typed(col.name, col.sql_type)
                 if col.name in ("status", "outcome"):
@@ -117,13 +119,18 @@ class CanonicalValidator:
         """Return (field, SQL condition that is TRUE when the row is bad, reason)."""
         out: list[tuple[str, str, str]] = []
         for col in self.table.columns:
+            if col.name in INTERNAL_COLUMNS:
+                continue
             raw = f"NULLIF(TRIM(CAST({quote_ident('__raw_' + col.name)} AS VARCHAR)), '')"
-            if col.required:
-                if col.name in self.present:
-                    out.append((col.name, f"{raw} IS NULL", "required value is missing"))
+            if col.required and col.name in self.present:
+                out.append((col.name, f"{raw} IS NULL", "required value is missing"))
             if col.name in self.present:
                 out.append(
-                    (col.name, f"{raw} IS NOT NULL AND {col.name} IS NULL", f"not a valid {col.sql_type.lower()}")
+                    (
+                        col.name,
+                        f"{raw} IS NOT NULL AND {col.name} IS NULL",
+                        f"not a valid {col.sql_type.lower()}",
+                    )
                 )
         t = ""
         if self.table.name == "usage":
@@ -148,14 +155,28 @@ class CanonicalValidator:
             allowed = ", ".join(f"'{s}'" for s in STATUSES)
             out.append(("status", f"LOWER({t}status) NOT IN ({allowed})", f"status must be one of {STATUSES}"))
             out.append(("attempt", f"{t}attempt < 1", "attempt starts at 1"))
-            for col in ("latency_ms", "ttft_ms", "gpu_seconds"):
-                out.append((col, f"{t}{col} < 0", "cannot be negative"))
+            for name in ("latency_ms", "ttft_ms", "gpu_seconds"):
+                out.append((name, f"{t}{name} < 0", "cannot be negative"))
         if self.table.name == "outcomes":
             allowed = ", ".join(f"'{s}'" for s in OUTCOME_VALUES)
             out.append(
-                ("outcome", f"LOWER({t}outcome) NOT IN ({allowed})", f"outcome must be one of {OUTCOME_VALUES}")
+                (
+                    "outcome",
+                    f"LOWER({t}outcome) NOT IN ({allowed})",
+                    f"outcome must be one of {OUTCOME_VALUES}",
+                )
             )
         return out
+
+
+def _assign_unit_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Give every new unit of work in ``_good`` a dense integer id in ``unit_keys``."""
+    con.execute(
+        """INSERT INTO unit_keys
+        SELECT unit_key, (SELECT COALESCE(max(unit_id), 0) FROM unit_keys) + row_number() OVER (ORDER BY unit_key)
+        FROM (SELECT DISTINCT COALESCE(trace_id, request_id) AS unit_key FROM _good) n
+        WHERE NOT EXISTS (SELECT 1 FROM unit_keys k WHERE k.unit_key = n.unit_key)"""
+    )
 
 
 def read_into_staging(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[str]:
@@ -189,9 +210,7 @@ def detect_format(path: Path) -> str:
     """
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise IngestError(
-            f"unknown file extension {path.suffix!r}; expected one of {sorted(FORMATS)}", path=str(path)
-        )
+        raise IngestError(f"unknown file extension {path.suffix!r}; expected one of {sorted(FORMATS)}", path=str(path))
     return fmt
 
 
@@ -205,7 +224,7 @@ def ingest_canonical_file(
     checksum = sha256_of(path)
     with store.transaction() as con:
         columns = read_into_staging(con, path, fmt)
-        known = set(table.column_names)
+        known = set(table.column_names) - set(INTERNAL_COLUMNS)
         missing = [c.name for c in table.columns if c.required and c.name not in columns]
         if missing:
             raise IngestError(
@@ -229,18 +248,17 @@ def ingest_canonical_file(
             )
         else:
             reason_sql = "NULL"
-        select_cols = list(table.column_names)
+        select_cols = [c for c in table.column_names if c not in INTERNAL_COLUMNS]
         if extra and table.name == "usage":
             select_cols[table.column_names.index("attributes")] = "CAST(__extra_attr AS JSON) AS attributes"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _checked AS
             SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason, _raw FROM (
-              SELECT s.rowid - (SELECT min(rowid) FROM _stage) + 1 AS _record, {", ".join(inner)}, CAST(to_json(s) AS VARCHAR) AS _raw
+              SELECT s.rowid - (SELECT min(rowid) FROM _stage) + 1 AS _record, {", ".join(inner)},
+                     CAST(to_json(s) AS VARCHAR) AS _raw
               FROM _stage s)"""
         )
-        counts = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _checked"
-        ).fetchone()
+        counts = con.execute("SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _checked").fetchone()
         assert counts is not None
         rows_read, bad = int(counts[0]), int(counts[1])
         first_problem = None
@@ -264,12 +282,20 @@ def ingest_canonical_file(
         )
         landed_row = con.execute("SELECT count(*) FROM _good").fetchone()
         landed = int(landed_row[0]) if landed_row else 0
-        cols = ", ".join(table.column_names)
-        con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _good ORDER BY _record")
+        cols = ", ".join(c for c in table.column_names if c not in INTERNAL_COLUMNS)
+        if table.name == "usage":
+            _assign_unit_ids(con)
+            con.execute(
+                f"""INSERT INTO usage ({cols}, unit_id)
+                SELECT {", ".join("g." + c for c in cols.split(", "))}, k.unit_id FROM _good g
+                JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id) ORDER BY g._record"""
+            )
+        else:
+            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _good ORDER BY _record")
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if bad:
             con.execute(
-                f"""INSERT INTO quarantine SELECT ?, ?, ?, ?, _record, split_part(_reason, ': ', 1),
+                """INSERT INTO quarantine SELECT ?, ?, ?, ?, _record, split_part(_reason, ': ', 1),
                        substr(_reason, length(split_part(_reason, ': ', 1)) + 3), _raw
                     FROM _checked WHERE _reason IS NOT NULL
                     AND _record NOT IN (SELECT record FROM quarantine WHERE sha256 = ? AND target_table = ?)

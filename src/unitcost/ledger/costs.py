@@ -50,11 +50,7 @@ def build_ledger(
     joined on the engine.
     """
     u = _usage_in_range(store, start, end)
-    seen = (
-        u.group_by(["provider", "model"])
-        .aggregate(first=u.ts.min(), last=u.ts.max())
-        .execute()
-    )
+    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).execute()
     if len(seen):
         lo = seen["first"].min().to_pydatetime()
         hi = seen["last"].max().to_pydatetime() + dt.timedelta(microseconds=1)

@@ -16,6 +16,7 @@ Cost of a request in a segment (USD), the formula genai-prices applies::
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -61,14 +62,19 @@ class Rates:
     per_request_usd: float = 0.0
 
     def scaled(self, factor: float) -> Rates:
-        return Rates(*(v * factor for v in (
-            self.input_per_mtok,
-            self.cache_read_per_mtok,
-            self.cache_write_per_mtok,
-            self.output_per_mtok,
-            self.reasoning_per_mtok,
-            self.per_request_usd,
-        )))
+        return Rates(
+            *(
+                v * factor
+                for v in (
+                    self.input_per_mtok,
+                    self.cache_read_per_mtok,
+                    self.cache_write_per_mtok,
+                    self.output_per_mtok,
+                    self.reasoning_per_mtok,
+                    self.per_request_usd,
+                )
+            )
+        )
 
 
 @dataclass
@@ -122,7 +128,7 @@ def _brackets(mp: gp.ModelPrice) -> list[tuple[int, int]]:
         if isinstance(value, gp.TieredPrices):
             starts.update(t.start for t in value.tiers)
     edges = [-1, *sorted(starts), _NO_LIMIT]
-    return list(zip(edges[:-1], edges[1:], strict=True))
+    return list(itertools.pairwise(edges))
 
 
 def rates_from_model_price(mp: gp.ModelPrice, input_tokens: int) -> Rates | None:
@@ -197,8 +203,17 @@ def _override_rates(o: PriceOverride) -> Rates:
     )
 
 
-def _row(provider: str, model: str, lo: dt.datetime, hi: dt.datetime, above: int, upto: int,
-         rates: Rates, source: str, model_id: str) -> dict[str, object]:
+def _row(
+    provider: str,
+    model: str,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    above: int,
+    upto: int,
+    rates: Rates,
+    source: str,
+    model_id: str,
+) -> dict[str, object]:
     return {
         "provider": provider,
         "model": model,
@@ -217,9 +232,7 @@ def _row(provider: str, model: str, lo: dt.datetime, hi: dt.datetime, above: int
     }
 
 
-def build_price_table(
-    pairs: list[tuple[str, str]], config: Config, start: dt.datetime, end: dt.datetime
-) -> PriceTable:
+def build_price_table(pairs: list[tuple[str, str]], config: Config, start: dt.datetime, end: dt.datetime) -> PriceTable:
     """Resolve prices for each (provider, model) over [start, end).
 
     Overrides win from their ``from`` date (or always); before it, genai-prices
@@ -256,8 +269,19 @@ def build_price_table(
                     rates = rates_from_model_price(mp, above + 1)
                     if rates is None:
                         continue
-                    rows.append(_row(provider, model, lo, hi, above, upto, rates.scaled(factor),
-                                     "genai-prices", model_id))
+                    rows.append(
+                        _row(
+                            provider,
+                            model,
+                            lo,
+                            hi,
+                            above,
+                            upto,
+                            rates.scaled(factor),
+                            "genai-prices",
+                            model_id,
+                        )
+                    )
         for i, o in enumerate(overrides):
             lo = dt.datetime.combine(o.valid_from, dt.time()) if o.valid_from else _FAR_PAST
             hi = (
@@ -265,10 +289,21 @@ def build_price_table(
                 if i + 1 < len(overrides)
                 else _FAR_FUTURE
             )
-            rows.append(_row(provider, model, lo, hi, -1, _NO_LIMIT, _override_rates(o).scaled(factor),
-                             "override", model))
-        covered_from = min((r["valid_from"] for r in rows), default=None)
-        if not rows or (covered_from is not None and covered_from > start):  # type: ignore[operator]
+            rows.append(
+                _row(
+                    provider,
+                    model,
+                    lo,
+                    hi,
+                    -1,
+                    _NO_LIMIT,
+                    _override_rates(o).scaled(factor),
+                    "override",
+                    model,
+                )
+            )
+        starts = [r["valid_from"] for r in rows if isinstance(r["valid_from"], dt.datetime)]
+        if not starts or min(starts) > start:
             table.unpriced.append((provider, model))
         table.rows.extend(rows)
     return table

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pyarrow as pa
 from plotly.colors import qualitative
+from plotly.subplots import make_subplots
 
 from unitcost.analysis.dashboard import Dashboard
 from unitcost.analysis.economics import BreakdownRow, CostReport
@@ -23,6 +24,7 @@ DEFAULT_TITLE = "unitcost — what your AI costs"
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 CHART_HEIGHT_PX = 420
+TOKENS_CHART_HEIGHT_PX = 560
 PARETO_MAX_BARS = 40
 DAILY_TICKS_UP_TO = 16
 DAY_MS = 86_400_000
@@ -38,21 +40,28 @@ NOT_SET = "(not set)"
 def usd(value: float | None, digits: int = 2) -> str:
     """Format dollars with thousands separators; None is an em dash.
 
-    >>> usd(1234.5), usd(0.012345, 4), usd(None)
-    ('$1,234.50', '$0.0123', '—')
+    >>> usd(1234.5), usd(0.012345, 4), usd(0.00001, 4), usd(0.0), usd(None)
+    ('$1,234.50', '$0.0123', '<$0.0001', '$0.00', '—')
     """
     if value is None:
         return "—"
+    smallest = 10.0**-digits
+    if 0 < value < smallest / 2:
+        return f"<${smallest:.{digits}f}"
     return f"${value:,.{digits}f}"
 
 
 def pct(value: float | None) -> str:
     """Format a 0-1 share as a percentage with one decimal.
 
-    >>> pct(0.4567), pct(None)
-    ('45.7%', '—')
+    >>> pct(0.4567), pct(0.0001), pct(None)
+    ('45.7%', '<0.1%', '—')
     """
-    return "—" if value is None else f"{value * 100:.1f}%"
+    if value is None:
+        return "—"
+    if 0 < value < 0.0005:
+        return "<0.1%"
+    return f"{value * 100:.1f}%"
 
 
 def count(value: int | None) -> str:
@@ -228,7 +237,7 @@ def cost_per_outcome_figure(series: pa.Table, order: list[str | None]) -> go.Fig
         "USD per successful outcome",
         legend_title="Feature",
     )
-    fig.update_yaxes(tickprefix="$", tickformat=",.4f")
+    fig.update_yaxes(tickprefix="$", tickformat=",.4~f")
     _date_axis(fig, series)
     if not by_key:
         _empty(fig)
@@ -292,11 +301,22 @@ def pareto_figure(tenant_pareto: pa.Table) -> go.Figure:
             "showgrid": False,
         },
         showlegend=True,
-        legend={"orientation": "h", "x": 0.0, "y": 1.0, "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0)"},
+        legend={
+            "orientation": "h",
+            "x": 0.0,
+            "y": 1.0,
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255,255,255,0)",
+        },
     )
     fig.update_layout(margin={"r": 80, "t": 90, "b": 110})
     fig.update_layout(yaxis={"tickprefix": "$", "tickformat": ",.2f"})
-    fig.update_xaxes(title_text="Tenant (sorted by cost)", tickangle=-40, type="category")
+    fig.update_xaxes(
+        title_text="Tenant (sorted by cost)",
+        tickangle=-40 if shown.num_rows <= 20 else -70,
+        tickfont={"size": 12 if shown.num_rows <= 20 else 11},
+        type="category",
+    )
     if shown.num_rows:
         fig.add_hline(y=0.8, yref="y2", line={"dash": "dot", "color": "#9ca3af", "width": 1})
     else:
@@ -305,37 +325,51 @@ def pareto_figure(tenant_pareto: pa.Table) -> go.Figure:
 
 
 def tokens_per_request_figure(series: pa.Table, order: list[str | None]) -> go.Figure:
-    """Daily input (solid) and output (dashed) tokens per request, one colour per prompt version."""
-    fig = go.Figure()
+    """Daily input (top) and output (bottom) tokens per request, one line per prompt version."""
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        row_heights=[0.58, 0.42],
+        subplot_titles=("Input tokens per request", "Output tokens per request"),
+    )
     colours = colour_map(order)
     by_key = _series_by_key(series, ["input_tokens_per_request", "output_tokens_per_request"])
     for key in order:
         if key not in by_key:
             continue
-        for column, kind, dash in (
-            ("input_tokens_per_request", "input", "solid"),
-            ("output_tokens_per_request", "output", "dash"),
+        for row, column, kind, dash in (
+            (1, "input_tokens_per_request", "input", "solid"),
+            (2, "output_tokens_per_request", "output", "dash"),
         ):
             fig.add_trace(
                 go.Scatter(
                     x=by_key[key]["period"],
                     y=by_key[key][column],
-                    name=f"{_label(key)} — {kind}",
+                    name=_label(key),
                     legendgroup=_label(key),
+                    showlegend=row == 1,
                     mode="lines+markers",
                     line={"color": colours[key], "width": 2.5, "dash": dash},
                     hovertemplate=f"%{{fullData.name}}<br>%{{x}}<br>%{{y:,.0f}} {kind} tokens per request"
                     "<extra></extra>",
-                )
+                ),
+                row=row,
+                col=1,
             )
     _layout(
         fig,
-        "Tokens per request by prompt version (daily; input solid, output dashed)",
-        "Tokens per request",
+        "Tokens per request by prompt version (daily)",
+        "Input tokens / request",
         legend_title="Prompt version",
+        height=TOKENS_CHART_HEIGHT_PX,
     )
-    fig.update_yaxes(tickformat=",.0f")
+    fig.update_yaxes(tickformat=",.0f", rangemode="tozero", gridcolor="#e6e9ef")
+    fig.update_yaxes(title_text="Output tokens / request", row=2, col=1)
+    fig.update_annotations(font={"size": 13}, x=0.0, xanchor="left")
     _date_axis(fig, series)
+    fig.update_xaxes(title_text=None, row=1, col=1)
     if not by_key:
         _empty(fig)
     return fig
@@ -388,7 +422,8 @@ def headline_html(dashboard: Dashboard) -> str:
         _card(
             "Waste",
             usd(r.waste_usd),
-            f"<strong>{pct(waste_share)} of cost.</strong> {html.escape(WASTE_DEFINITION)}",
+            (f"<strong>{pct(waste_share)} of cost.</strong> " if waste_share is not None else "")
+            + html.escape(WASTE_DEFINITION),
             card_id="waste",
         ),
         _card(
@@ -463,7 +498,7 @@ def breakdown_html(dimension: str, heading: str, rows: Sequence[BreakdownRow], t
         body.append('<tr><td class="key" colspan="8">No data</td></tr>')
     return (
         f'<div class="table-block" id="table-{dimension.replace("_", "-")}"><h3>{html.escape(title)}</h3>'
-        f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -493,12 +528,14 @@ h2 { font-size:20px; margin:34px 0 8px; }
 .table-block h3 { margin:4px 0 10px; font-size:16px; }
 table { border-collapse:collapse; width:100%; font-variant-numeric: tabular-nums; font-size:14px; }
 th, td { padding:6px 10px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
-th { color:var(--muted); font-weight:600; font-size:13px; }
+th { color:var(--muted); font-weight:600; font-size:13px; white-space:normal; vertical-align:bottom; }
 th:first-child, td.key { text-align:left; }
+td.key { white-space:normal; word-break:break-word; }
 tbody tr:hover { background:#f9fafb; }
 .badge { color:var(--red); background:#fef2f2; border:1px solid #fca5a5; border-radius:6px;
-  font-size:11px; padding:0 5px; margin-left:6px; }
-footer { margin-top:36px; color:var(--muted); font-size:13px; border-top:1px solid var(--line); padding-top:12px; }
+  font-size:11px; padding:0 5px; margin-left:6px; white-space:nowrap; display:inline-block; }
+footer { margin-top:36px; color:var(--muted); font-size:13px; border-top:1px solid var(--line);
+  padding-top:12px; }
 footer .notes { color:var(--red); }
 """
 
@@ -511,7 +548,7 @@ def _chart_section(fig: go.Figure, div_id: str, caption: str, *, first: bool) ->
         config=PLOTLY_CONFIG,
         div_id=div_id,
         default_width="100%",
-        default_height=f"{CHART_HEIGHT_PX}px",
+        default_height=f"{fig.layout.height or CHART_HEIGHT_PX}px",
     )
     return f'<section class="chart">{div}<p class="caption">{caption}</p></section>'
 
@@ -525,11 +562,14 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
     top_tenants = tenants_for_80_percent(dashboard.tenant_pareto)
     n_tenants = dashboard.tenant_pareto.num_rows
     pareto_caption = (
-        f"<strong>{top_tenants:,} of {n_tenants:,} tenants make 80% of cost.</strong> "
-        if top_tenants is not None
-        else ""
-    ) + "Bars: each tenant's cost, costliest first (left axis). Line: share of total cost covered by the " \
+        (
+            f"<strong>{top_tenants:,} of {n_tenants:,} tenants make 80% of cost.</strong> "
+            if top_tenants is not None
+            else ""
+        )
+        + "Bars: each tenant's cost, costliest first (left axis). Line: share of total cost covered by the "
         "tenants up to that bar (right axis); the dotted line marks 80%."
+    )
     charts = [
         (
             daily_cost_figure(
@@ -562,8 +602,9 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
         (
             tokens_per_request_figure(dashboard.daily_by_prompt_version, prompt_order),
             "chart-tokens-per-request",
-            "Average tokens sent (input, solid) and generated (output, dashed) per request, by prompt "
-            "template version. A jump after a prompt change shows up here before it shows up on the bill.",
+            "Average tokens sent to the model (input, top) and generated by it (output, bottom) per "
+            "request, by prompt template version. A jump after a prompt change shows up here before it "
+            "shows up on the bill.",
         ),
     ]
     chart_html = "".join(

@@ -74,7 +74,15 @@ def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: float, 
     title = f"Cost by {dimension}" + (f" (top {len(shown)} of {len(rows)})" if top and len(rows) > top else "")
     t = Table(title=title, title_justify="left")
     t.add_column(dimension)
-    for col in ("cost", "share", "requests", "successful outcomes", "cost / request", "cost / success", "waste"):
+    for col in (
+        "cost",
+        "share",
+        "requests",
+        "successful outcomes",
+        "cost / request",
+        "cost / success",
+        "waste",
+    ):
         t.add_column(col, justify="right")
     for r in shown:
         t.add_row(

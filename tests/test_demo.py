@@ -1,0 +1,308 @@
+"""The demo company: shape, invariants, determinism and the planted events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+
+from unitcost import demo
+from unitcost.config import Config
+from unitcost.ingest import ingest_files
+from unitcost.schema import INTERNAL_COLUMNS, OUTCOMES, USAGE
+from unitcost.store import open_store
+
+REQUESTS = 20_000
+START = pd.Timestamp("2026-10-01")
+
+
+@pytest.fixture(scope="module")
+def data() -> demo.DemoData:
+    return demo.generate(days=30, requests=REQUESTS, seed=7)
+
+
+@pytest.fixture(scope="module")
+def usage(data: demo.DemoData) -> pd.DataFrame:
+    return data.usage.to_pandas()
+
+
+@pytest.fixture(scope="module")
+def outcomes(data: demo.DemoData) -> pd.DataFrame:
+    return data.outcomes.to_pandas()
+
+
+def event(data: demo.DemoData, name: str) -> demo.PlantedEvent:
+    return next(e for e in data.events if e.name == name)
+
+
+def test_same_seed_gives_identical_tables(data: demo.DemoData) -> None:
+    again = demo.generate(days=30, requests=REQUESTS, seed=7)
+    assert again.usage.equals(data.usage)
+    assert again.outcomes.equals(data.outcomes)
+    assert again.events == data.events
+
+
+def test_another_seed_gives_other_tables(data: demo.DemoData) -> None:
+    other = demo.generate(days=30, requests=REQUESTS, seed=8)
+    assert not other.usage.equals(data.usage)
+    assert not other.outcomes.equals(data.outcomes)
+
+
+@pytest.mark.parametrize(
+    ("column", "arrow_type"),
+    [
+        ("ts", pa.timestamp("us")),
+        ("input_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("ttft_ms", pa.float64()),
+        ("gpu_seconds", pa.float64()),
+        ("reported_cost_usd", pa.float64()),
+        ("attempt", pa.int32()),
+        ("response_cache_hit", pa.bool_()),
+        ("attributes", pa.string()),
+        ("request_id", pa.string()),
+        ("tenant", pa.string()),
+    ],
+)
+def test_usage_column_types(data: demo.DemoData, column: str, arrow_type: pa.DataType) -> None:
+    assert data.usage.schema.field(column).type == arrow_type
+
+
+def test_columns_match_the_canonical_schema(data: demo.DemoData) -> None:
+    assert data.usage.column_names == [c for c in USAGE.column_names if c not in INTERNAL_COLUMNS]
+    assert data.outcomes.column_names == [c for c in OUTCOMES.column_names if c not in INTERNAL_COLUMNS]
+    assert data.usage.schema == demo.arrow_schema(USAGE)
+    assert data.outcomes.schema == demo.arrow_schema(OUTCOMES)
+    assert data.outcomes.schema.field("ts").type == pa.timestamp("us")
+
+
+def test_row_count_is_close_to_requests(data: demo.DemoData) -> None:
+    assert abs(data.usage.num_rows - REQUESTS) <= 0.05 * REQUESTS
+
+
+def test_token_invariants(usage: pd.DataFrame) -> None:
+    assert (usage.cache_read_tokens + usage.cache_write_tokens <= usage.input_tokens).all()
+    assert (usage.reasoning_tokens <= usage.output_tokens).all()
+    tokens = usage[["input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens"]]
+    assert (tokens >= 0).all().all()
+    assert set(usage.loc[usage.reasoning_tokens > 0, "model"]) == {"claude-sonnet-4-5"}
+
+
+def test_ids_are_unique_and_traces_link(usage: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    assert usage.request_id.is_unique
+    assert usage.request_id.str.fullmatch(r"req-\d{9}").all()
+    assert usage.trace_id.str.fullmatch(r"(tkt|ks|prop)-\d{8}").all()
+    assert outcomes.trace_id.is_unique
+    assert set(outcomes.trace_id) <= set(usage.trace_id)
+    # every support ticket and proposal run has an outcome; knowledge answers only sometimes
+    for feature in ("support-bot", "proposal-drafting"):
+        assert set(usage.loc[usage.feature == feature, "trace_id"]) == set(
+            outcomes.loc[outcomes.feature == feature, "trace_id"]
+        )
+    searched = usage.loc[usage.feature == "knowledge-search", "trace_id"].nunique()
+    assert 0.3 * searched < (outcomes.feature == "knowledge-search").sum() < 0.8 * searched
+
+
+def test_outcomes_are_consistent(usage: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    assert set(outcomes.outcome) == {"success", "failure", "escalated", "abandoned"}
+    assert outcomes.loc[outcomes.outcome == "success", "value_usd"].notna().all()
+    assert outcomes.loc[outcomes.outcome != "success", "value_usd"].isna().all()
+    assert set(outcomes.loc[outcomes.feature == "support-bot", "outcome"]) == {
+        "success",
+        "failure",
+        "escalated",
+        "abandoned",
+    }
+    # an outcome is known when its trace's last call has ended, inside the time range
+    last_call = usage.groupby("trace_id").ts.max()
+    assert (outcomes.set_index("trace_id").ts >= last_call.reindex(outcomes.trace_id).values).all()
+    assert outcomes.ts.max() < START + pd.Timedelta(days=30)
+
+
+def test_timestamps_are_inside_the_range_with_weekly_seasonality(usage: pd.DataFrame) -> None:
+    assert usage.ts.min() >= START
+    assert usage.ts.max() < START + pd.Timedelta(days=30)
+    per_day = (
+        usage.groupby(usage.ts.dt.dayofweek).size() / usage.ts.dt.normalize().groupby(usage.ts.dt.dayofweek).nunique()
+    )
+    assert per_day[[5, 6]].max() < 0.6 * per_day[[0, 1, 2, 3, 4]].min()
+    per_hour = usage.groupby(usage.ts.dt.hour).size()
+    assert per_hour[13:18].min() > 4 * per_hour[2:6].max()
+
+
+def test_prompt_regression_raises_support_input_tokens(data: demo.DemoData, usage: pd.DataFrame) -> None:
+    regression = event(data, "prompt-regression")
+    assert regression.start == dt.datetime(2026, 10, 19)
+    chat = usage[(usage.feature == "support-bot") & (usage.operation == "chat")]
+    before = chat.loc[chat.ts < regression.start, "input_tokens"].mean()
+    after = chat.loc[chat.ts >= regression.start, "input_tokens"].mean()
+    assert 1.25 < after / before < 1.45
+    assert set(chat.loc[chat.ts < regression.start, "prompt_version"]) == {"support-v13"}
+    late = chat.ts >= regression.start + pd.Timedelta(hours=2)
+    assert set(chat.loc[late, "prompt_version"]) == {"support-v14"}
+    assert set(chat.loc[late, "release"]) == {regression.release}
+
+
+def test_cache_drop_lowers_knowledge_search_cache_share(data: demo.DemoData, usage: pd.DataFrame) -> None:
+    drop = event(data, "cache-drop")
+    assert drop.start == dt.datetime(2026, 10, 23)
+    chat = usage[(usage.feature == "knowledge-search") & (usage.operation == "chat")]
+    before, after = chat[chat.ts < drop.start], chat[chat.ts >= drop.start]
+    share_before = before.cache_read_tokens.sum() / before.input_tokens.sum()
+    share_after = after.cache_read_tokens.sum() / after.input_tokens.sum()
+    assert share_before > 0.4
+    assert share_after < 0.15
+
+
+def test_onboarding_spike_brings_a_top_tenant(data: demo.DemoData, usage: pd.DataFrame) -> None:
+    spike = event(data, "onboarding-spike")
+    assert spike.tenant == "northwind"
+    assert spike.start == dt.datetime(2026, 10, 26)
+    northwind = usage[usage.tenant == "northwind"]
+    assert northwind.ts.min() >= spike.start
+    assert northwind.ts.min() < spike.start + pd.Timedelta(days=1)
+    assert (northwind.feature == "support-bot").mean() > 0.8
+    after = usage[usage.ts >= spike.start].tenant.value_counts()
+    assert "northwind" in after.index[:4]
+
+
+def test_no_op_releases_are_listed_and_present(data: demo.DemoData, usage: pd.DataFrame) -> None:
+    no_ops = [e for e in data.events if not e.expects_alert]
+    assert len(no_ops) >= 2
+    assert {e.feature for e in no_ops} >= {"knowledge-search", "proposal-drafting"}
+    for e in no_ops:
+        rows = usage[(usage.feature == e.feature) & (usage.release == e.release)]
+        assert len(rows) > 0
+        assert rows.ts.min() >= e.start
+    assert all(e.expects_alert for e in data.events if e.name in ("prompt-regression", "cache-drop"))
+
+
+def test_tenants_are_heavy_tailed(usage: pd.DataFrame) -> None:
+    share = usage.tenant.value_counts(normalize=True)
+    assert 30 <= len(share) <= 50
+    assert share.iloc[0] > 0.15
+    assert share.index[0] == "acme"
+    assert share.iloc[:5].sum() > 0.45
+    assert share.iloc[-10:].sum() < 0.1
+
+
+def test_providers_models_and_serving(usage: pd.DataFrame) -> None:
+    assert usage.provider.nunique() >= 3
+    assert {"openai", "anthropic", "self-hosted"} <= set(usage.provider)
+    assert usage.model.nunique() >= 4
+    hosted = usage.provider == "self-hosted"
+    assert set(usage.loc[hosted, "model"]) == {"llama-3.1-70b-support-ft"}
+    assert set(usage.loc[hosted, "serving"]) == {"gpu-pool-a"}
+    assert (usage.loc[hosted, "gpu_seconds"] > 0).all()
+    assert set(usage.loc[~hosted, "serving"]) == {"api"}
+    assert usage.loc[~hosted, "gpu_seconds"].isna().all()
+    embeddings = usage[usage.operation == "embeddings"]
+    assert set(embeddings.model) == {"text-embedding-3-small"}
+    assert (embeddings.output_tokens == 0).all()
+    assert set(usage.operation) == {"chat", "embeddings"}
+    assert set(usage.environment) == {"production"}
+    assert set(usage.priority) == {"interactive", "batch"}
+
+
+def test_small_models_carry_volume_large_models_carry_tokens(usage: pd.DataFrame) -> None:
+    large = usage.model.isin(["claude-sonnet-4-5", "gpt-4o", "gpt-4.1"])
+    assert large.mean() < 0.3
+    # list-price weighted tokens: large models cost 10-20x more per token than small ones
+    assert usage.loc[large, "input_tokens"].sum() > 0.2 * usage.input_tokens.sum()
+
+
+def test_response_cache_hits_and_retries(usage: pd.DataFrame) -> None:
+    hits = usage[usage.response_cache_hit]
+    assert set(hits.feature) == {"knowledge-search"}
+    assert (hits[["input_tokens", "output_tokens", "cache_read_tokens"]] == 0).all().all()
+    assert (hits.latency_ms < 50).all()
+    asked = usage.loc[usage.feature == "knowledge-search", "trace_id"].nunique()
+    assert 0.01 < len(hits) / asked < 0.1
+    assert set(usage.status) == {"ok", "error"}
+    assert set(usage.attempt) == {1, 2, 3}
+    retried = usage.loc[usage.attempt > 1, "trace_id"]
+    failed = set(usage.loc[usage.status == "error", "trace_id"])
+    assert set(retried) <= failed
+    assert usage.loc[usage.status == "error", "output_tokens"].max() < 16
+
+
+def test_latency_grows_with_output_and_model_size(usage: pd.DataFrame) -> None:
+    ok = usage[(usage.status == "ok") & ~usage.response_cache_hit & (usage.operation == "chat")]
+    assert ok.latency_ms.corr(ok.output_tokens) > 0.3
+    assert (ok.ttft_ms <= ok.latency_ms).all()
+    by_model = ok.groupby("model").latency_ms.median()
+    assert by_model["claude-sonnet-4-5"] > by_model["claude-haiku-4-5"]
+
+
+def test_events_scale_into_a_short_range() -> None:
+    short = demo.generate(days=3, requests=3_000, seed=1)
+    start, end = dt.datetime(2026, 10, 1), dt.datetime(2026, 10, 4)
+    assert all(start < e.start < end for e in short.events)
+    usage = short.usage.to_pandas()
+    assert usage.ts.max() < end
+    spike = next(e for e in short.events if e.name == "onboarding-spike")
+    northwind = usage[usage.tenant == "northwind"]
+    assert len(northwind) > 0
+    assert northwind.ts.min() >= spike.start
+
+
+def test_progress_is_reported_a_handful_of_times() -> None:
+    calls: list[tuple[str, float]] = []
+    demo.generate(days=2, requests=1_000, progress=lambda stage, fraction: calls.append((stage, fraction)))
+    fractions = [f for _, f in calls]
+    assert 3 <= len(calls) <= 12
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(demo.DemoError):
+        demo.generate(days=0)
+    with pytest.raises(ValueError):
+        demo.generate(requests=0)
+
+
+def test_config_yaml_prices_the_self_hosted_model(data: demo.DemoData) -> None:
+    assert (
+        "    - {provider: self-hosted, model: llama-3.1-70b-support-ft, input_per_mtok: 0.60, "
+        "output_per_mtok: 0.80}" in data.config_yaml
+    )
+    config = Config.model_validate(yaml.safe_load(data.config_yaml))
+    (override,) = config.prices.overrides
+    assert (override.provider, override.model) == ("self-hosted", "llama-3.1-70b-support-ft")
+    assert (override.input_per_mtok, override.output_per_mtok) == (0.60, 0.80)
+
+
+def test_token_quantiles_carry_their_attribution() -> None:
+    document = json.loads(resources.files("unitcost").joinpath("data/azure_token_quantiles.json").read_text())
+    assert "CC-BY-4.0" in document["attribution"]["licence"]
+    assert "Splitwise" in document["attribution"]["citation"]
+    for trace in ("conv", "code"):
+        for column in ("context_tokens", "generated_tokens"):
+            q = document["traces"][trace][column]
+            assert len(q) == 201
+            assert q == sorted(q)
+
+
+def test_written_files_ingest_cleanly(data: demo.DemoData, tmp_path: Path) -> None:
+    usage_path, outcomes_path = demo.write_parquet(data, tmp_path / "demo")
+    assert (usage_path.name, outcomes_path.name) == ("usage.parquet", "outcomes.parquet")
+    store = open_store(tmp_path / "w.duckdb")
+    try:
+        (usage_result,) = ingest_files(store, "usage", [usage_path])
+        (outcomes_result,) = ingest_files(store, "outcomes", [outcomes_path])
+        assert usage_result.rows_quarantined == 0, usage_result.first_problem
+        assert usage_result.rows_landed == data.usage.num_rows
+        assert outcomes_result.rows_quarantined == 0, outcomes_result.first_problem
+        assert outcomes_result.rows_landed == data.outcomes.num_rows
+        ((with_attributes,),) = store.sql("SELECT count(*) FROM usage WHERE attributes IS NOT NULL")
+        assert with_attributes > 0
+    finally:
+        store.close()
