@@ -5,6 +5,7 @@ Domain errors become a clear message and exit code 2 here, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from unitcost.config import CONFIG_FILE_NAME, setting
+from unitcost.config import setting
 from unitcost.errors import UnitcostError
 from unitcost.workspace import Workspace, open_workspace
 
@@ -29,7 +30,8 @@ app = typer.Typer(
 ingest_app = typer.Typer(help="Load usage or outcome files (CSV, Parquet, JSONL in the canonical schema).")
 app.add_typer(ingest_app, name="ingest")
 
-console = Console()
+# Piped output gets a readable width instead of rich's 80-column fallback.
+console = Console(width=None if Console().is_terminal else 140)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -192,7 +194,7 @@ def demo(
         with console.status("Ingesting and validating..."), open_workspace(db_path, config_path) as ws:
             ws.store.raw.execute("CREATE TABLE IF NOT EXISTS _unitcost_demo AS SELECT current_timestamp AS created_at")
             results = ws.ingest("usage", [usage_file]) + ws.ingest("outcomes", [outcomes_file])
-    render_ingest(console, [r.__class__(**{**r.__dict__, "source_file": Path(r.source_file).name}) for r in results])
+    render_ingest(console, [dataclasses.replace(r, source_file=Path(r.source_file).name) for r in results])
     with open_workspace(db_path, config_path) as ws:
         with console.status("Pricing and attributing..."):
             result = ws.report(by=["feature", "workflow", "tenant", "model", "release", "prompt_version"])
@@ -258,5 +260,3 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-_ = CONFIG_FILE_NAME

@@ -82,6 +82,8 @@ class CostReport:
 
     period_from: dt.datetime | None
     period_to: dt.datetime | None
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
     currency: str
     requests: int
     priced_requests: int
@@ -111,9 +113,10 @@ class CostReport:
 
         doc: dict[str, Any] = {
             "period": {"from": ts(self.period_from), "to": ts(self.period_to)},
+            "data": {"first_ts": ts(self.first_ts), "last_ts": ts(self.last_ts)},
             "currency": self.currency,
         }
-        skip = {"period_from", "period_to", "currency", "unpriced", "breakdown"}
+        skip = {"period_from", "period_to", "first_ts", "last_ts", "currency", "unpriced", "breakdown"}
         doc.update({k: v for k, v in asdict(self).items() if k not in skip})
         doc["unpriced"] = [asdict(u) for u in self.unpriced]
         doc["breakdown"] = {dim: [asdict(r) for r in rows] for dim, rows in self.breakdown.items()}
@@ -136,6 +139,8 @@ class _Scan:
 
     segments: ir.Table  # priced token sums per (dims, provider, model, epoch, bracket, success, error)
     prices: PriceTable
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
 
 
 def _usage(store: Store, start: dt.datetime | None, end: dt.datetime | None) -> ir.Table:
@@ -239,7 +244,9 @@ def _scan(
         priced=g.cache_hit | g.input_per_mtok.notnull(),
         price_source=g.price_source,
     )
-    return _Scan(store.materialize(segments), prices)
+    first = min((r["first"] for r in seen), default=None)
+    last = max((r["last"] for r in seen), default=None)
+    return _Scan(store.materialize(segments), prices, first, last)
 
 
 def _drop(store: Store, scan: _Scan) -> None:
@@ -312,6 +319,8 @@ def cost_report(
     return CostReport(
         period_from=start,
         period_to=end,
+        first_ts=scan.first_ts,
+        last_ts=scan.last_ts,
         currency=config.currency,
         requests=int(tot["requests"]),
         priced_requests=priced,

@@ -634,7 +634,8 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
 {chart_html}
 <h2>Breakdowns</h2>
 <p class="caption">Share of cost is each row's cost over the total. Cost per request divides by priced
-requests only. Waste: {html.escape(WASTE_DEFINITION)}</p>
+requests only. Successful outcomes: units of work that succeeded, each credited to the key of its last
+request (the call that produced the outcome), so they add up to the total. Waste: {html.escape(WASTE_DEFINITION)}</p>
 <div class="tables">{tables}</div>
 <footer>
 <p>{html.escape(PRICES_CREDIT)}</p>

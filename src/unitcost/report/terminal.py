@@ -72,18 +72,15 @@ def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: float, 
     """A rich table of one breakdown, biggest cost first."""
     shown = list(rows)[:top] if top else list(rows)
     title = f"Cost by {dimension}" + (f" (top {len(shown)} of {len(rows)})" if top and len(rows) > top else "")
-    t = Table(title=title, title_justify="left")
-    t.add_column(dimension)
-    for col in (
-        "cost",
-        "share",
-        "requests",
-        "successful outcomes",
-        "cost / request",
-        "cost / success",
-        "waste",
-    ):
-        t.add_column(col, justify="right")
+    t = Table(
+        title=title,
+        title_justify="left",
+        caption="successes: units of work that succeeded, credited to the key of their last request",
+        caption_justify="left",
+    )
+    t.add_column(dimension, no_wrap=True, overflow="ellipsis", max_width=28)
+    for col in ("cost", "share", "requests", "successes", "$/request", "$/success", "waste"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in shown:
         t.add_row(
             str(r.key) if r.key is not None else "(none)",
@@ -98,11 +95,22 @@ def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: float, 
     return t
 
 
+def period_text(report: CostReport) -> str:
+    """The period in words: the requested bounds, else the data's first and last record."""
+    lo = report.period_from or report.first_ts
+    if report.period_to is not None:
+        hi_text = f"before {report.period_to:%Y-%m-%d %H:%M}"
+    elif report.last_ts is not None:
+        hi_text = f"{report.last_ts:%Y-%m-%d %H:%M}"
+    else:
+        hi_text = "…"
+    lo_text = f"{lo:%Y-%m-%d %H:%M}" if lo is not None else "no data"
+    return f"{lo_text} → {hi_text} UTC"
+
+
 def render_report(console: Console, report: CostReport, top: int | None = 10) -> None:
     """Print the headline figures, the unpriced warning and every breakdown."""
-    lo = report.period_from.isoformat(sep=" ") if report.period_from else "first record"
-    hi = report.period_to.isoformat(sep=" ") if report.period_to else "last record"
-    console.print(Panel(_headline(report), title=f"What your AI cost ({lo} → {hi}, {report.currency})"))
+    console.print(Panel(_headline(report), title=f"What your AI cost: {period_text(report)} ({report.currency})"))
     if report.unpriced_requests:
         lines = "\n".join(
             f"  {u.provider}/{u.model}: {u.requests:,} requests, {u.input_tokens:,} input and "
