@@ -103,12 +103,18 @@ def test_parquet_and_jsonl(workspace: Workspace, tmp_path: Path) -> None:
     ]
     (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
     res = workspace.ingest("usage", [tmp_path / "u.parquet", tmp_path / "u.jsonl"])
-    assert [(r.format, r.rows_landed, r.rows_quarantined) for r in res] == [
-        ("parquet", 2, 0),
-        ("jsonl", 1, 1),
-    ]
+    assert [(r.format, r.rows_landed, r.rows_quarantined) for r in res] == [("usage", 2, 0), ("usage", 1, 1)]
     attrs = workspace.store.sql("SELECT attributes FROM usage WHERE request_id = 'j1'")[0][0]
     assert json.loads(attrs) == {"team": "x"}
+
+
+def test_gzipped_csv(workspace: Workspace, tmp_path: Path, csv_file) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    plain = csv_file("u.csv", [row("g1"), row("g2")])
+    (tmp_path / "u.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    [res] = workspace.ingest("usage", [tmp_path / "u.csv.gz"])
+    assert res.rows_landed == 2
 
 
 def test_extra_columns_are_kept_in_attributes(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
@@ -152,6 +158,11 @@ def test_truncated_parquet_is_refused(workspace: Workspace, tmp_path: Path) -> N
     (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(IngestError, match="cannot be read as parquet"):
         workspace.ingest("usage", [tmp_path / "cut.parquet"])
+
+
+def test_unknown_format_suggests_the_closest(workspace: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(UnitcostError, match="did you mean 'usage'"):
+        workspace.ingest("usages", [tmp_path / "u.csv"])
 
 
 def test_missing_file(workspace: Workspace, tmp_path: Path) -> None:

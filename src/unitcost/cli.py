@@ -27,8 +27,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-ingest_app = typer.Typer(help="Load usage or outcome files (CSV, Parquet, JSONL in the canonical schema).")
-app.add_typer(ingest_app, name="ingest")
+
 
 # Piped output gets a readable width instead of rich's 80-column fallback.
 console = Console(width=None if Console().is_terminal else 140)
@@ -79,35 +78,59 @@ def _split(by: str | None) -> list[str]:
     return [b.strip() for b in by.split(",") if b.strip()] if by else []
 
 
-def _ingest(target: str, files: list[Path], strict: bool, quiet: bool) -> None:
+@app.command()
+@handle_errors
+def ingest(
+    fmt: Annotated[
+        str, typer.Argument(metavar="FORMAT", help="usage, outcomes, or a source format (see `unitcost formats`).")
+    ],
+    files: Annotated[list[Path], typer.Argument(help="Files to load (.csv, .parquet, .jsonl, .json; .gz too).")],
+    strict: Annotated[bool, typer.Option(help="Fail on the first bad row instead of quarantining it.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
+) -> None:
+    """Load files: bad rows are quarantined with file, record and reason; nothing is counted twice."""
     from unitcost.report.terminal import render_ingest
 
     with _workspace() as ws:
-        results = ws.ingest(target, files, strict=strict)
+        results = ws.ingest(fmt, files, strict=strict)
     if not quiet:
         render_ingest(console, results)
 
 
-@ingest_app.command("usage")
+@app.command()
 @handle_errors
-def ingest_usage(
-    files: Annotated[list[Path], typer.Argument(help="Usage files: .csv, .parquet or .jsonl")],
-    strict: Annotated[bool, typer.Option(help="Fail on the first bad row instead of quarantining it.")] = False,
-    quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
-) -> None:
-    """Load model-call records into the usage table (deduplicated on request_id)."""
-    _ingest("usage", files, strict, quiet)
+def formats() -> None:
+    """List the formats `unitcost ingest` reads."""
+    from rich.table import Table
+
+    from unitcost.ingest import ADAPTERS
+
+    t = Table(title="Formats", title_justify="left")
+    t.add_column("format")
+    t.add_column("what it reads")
+    for name in sorted(ADAPTERS):
+        t.add_row(name, ADAPTERS[name].description)
+    console.print(t)
 
 
-@ingest_app.command("outcomes")
+@app.command()
 @handle_errors
-def ingest_outcomes(
-    files: Annotated[list[Path], typer.Argument(help="Outcome files: .csv, .parquet or .jsonl")],
-    strict: Annotated[bool, typer.Option(help="Fail on the first bad row instead of quarantining it.")] = False,
-    quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
-) -> None:
-    """Load units-of-work outcomes (deduplicated on trace_id)."""
-    _ingest("outcomes", files, strict, quiet)
+def sources(limit: Annotated[int, typer.Option(help="How many files to show, newest first.")] = 50) -> None:
+    """List what was ingested: file, format, checksum and counts."""
+    from rich.table import Table
+
+    with _workspace() as ws:
+        rows = ws.store.sql(
+            "SELECT ingested_at, format, target_table, source_file, sha256, rows_read, rows_landed, "
+            "rows_quarantined, duplicates_skipped, rows_ignored FROM ingest_log ORDER BY ingested_at DESC LIMIT ?",
+            [limit],
+        )
+    t = Table(title="Ingested files", title_justify="left")
+    for col in ("when (UTC)", "format", "table", "file", "sha256", "read", "landed", "quarantined", "dupes", "ignored"):
+        t.add_column(col, justify="right" if col in ("read", "landed", "quarantined", "dupes", "ignored") else "left")
+    for r in rows:
+        t.add_row(f"{r[0]:%Y-%m-%d %H:%M:%S}", r[1], r[2], r[3], r[4][:12], *(f"{int(v or 0):,}" for v in r[5:]))
+    console.print(t)
 
 
 @app.command()

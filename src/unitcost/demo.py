@@ -766,6 +766,7 @@ def _outcomes_table(parts: list[dict[str, Any]], start_us: int) -> pa.Table:
                     "use_case": _string_column(np.full(n, feature), USE_CASES),
                     "outcome": _string_column(outcome, OUTCOME_NAMES),
                     "value_usd": _float_column(value),
+                    "attributes": pa.nulls(n, pa.string()),
                 },
                 schema=arrow_schema(OUTCOMES),
             )

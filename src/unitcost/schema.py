@@ -149,6 +149,7 @@ OUTCOMES = Table(
         Column("use_case", "VARCHAR", "Business use case (e.g. resolved support ticket)."),
         Column("outcome", "VARCHAR", "success, failure, escalated or abandoned.", required=True),
         Column("value_usd", "DOUBLE", "Business value of the outcome, if known.", unit="USD"),
+        Column("attributes", "JSON", "Anything else, as a JSON object (input columns outside the schema land here)."),
     ),
     key="trace_id",
 )
@@ -171,14 +172,17 @@ INGEST_LOG = Table(
     "ingest_log",
     (
         Column("ingested_at", "TIMESTAMP", "When the file was ingested, UTC."),
-        Column("target_table", "VARCHAR", "usage or outcomes."),
-        Column("format", "VARCHAR", "csv, parquet or jsonl."),
+        Column("target_table", "VARCHAR", "The table the rows went to (usage, outcomes, ...)."),
+        Column("format", "VARCHAR", "Source format (usage, outcomes, otlp, litellm, ...)."),
         Column("source_file", "VARCHAR", "Path of the file as given."),
         Column("sha256", "VARCHAR", "Checksum of the file's bytes."),
         Column("rows_read", "BIGINT", "Records read from the file."),
         Column("rows_landed", "BIGINT", "Records stored."),
         Column("rows_quarantined", "BIGINT", "Records set aside in quarantine."),
         Column("duplicates_skipped", "BIGINT", "Records whose key was already stored (or repeated in the file)."),
+        Column(
+            "rows_ignored", "BIGINT", "Records not meant for this table (e.g. OTLP spans that are not model calls)."
+        ),
     ),
 )
 

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 
@@ -30,7 +31,12 @@ class OnError(StrEnum):
 
 @dataclass(frozen=True)
 class IngestResult:
-    """Counts for one ingested file."""
+    """Counts for one ingested file and target table.
+
+    ``rows_read = rows_landed + rows_quarantined + duplicates_skipped``; ``rows_ignored``
+    counts records the format says are not for this table (e.g. OTLP spans that are not
+    model calls), reported but not quarantined.
+    """
 
     source_file: str
     target_table: str
@@ -40,6 +46,7 @@ class IngestResult:
     rows_quarantined: int
     duplicates_skipped: int
     first_problem: str | None = None
+    rows_ignored: int = 0
 
 
 def sha256_of(path: Path) -> str:
@@ -101,13 +108,14 @@ class CanonicalValidator:
         self.table = table
         self.present = set(present)
 
-    def typed_select(self) -> str:
+    def typed_select(self, source_prefix: str = "") -> str:
+        """SQL select list converting each (raw) column to its canonical type."""
         parts = []
         for col in self.table.columns:
             if col.name in INTERNAL_COLUMNS:
                 continue
             if col.name in self.present:
-                expr = _typed(col.name, col.sql_type)
+                expr = _typed(source_prefix + col.name, col.sql_type)
                 if col.name in ("status", "outcome"):
                     expr = f"LOWER({expr})"
                 parts.append(f"{expr} AS {col.name}")
@@ -179,133 +187,217 @@ def _assign_unit_ids(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def read_into_staging(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[str]:
-    """Read a file into the temp table ``_stage`` (insertion order = file order); return its columns."""
-    p = sql_literal(str(path))
-    if fmt == "csv":
-        src = f"read_csv({p}, all_varchar = true, header = true)"
-    elif fmt == "parquet":
-        src = f"read_parquet({p})"
-    elif fmt == "jsonl":
-        src = f"read_json({p}, format = 'newline_delimited')"
-    else:  # pragma: no cover - guarded by detect_format
-        raise IngestError(f"unsupported format {fmt!r}", path=str(path))
-    try:
-        con.execute("DROP TABLE IF EXISTS _stage")
-        con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
-    except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0]
-        raise IngestError(f"cannot be read as {fmt}: {first}", path=str(path)) from e
-    return [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+@dataclass(frozen=True)
+class Mapping:
+    """How staged records become rows of one canonical table.
 
-
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-
-def detect_format(path: Path) -> str:
-    """Return the format of ``path`` from its extension.
-
-    >>> detect_format(Path("usage.jsonl"))
-    'jsonl'
+    ``columns`` maps a canonical column to an SQL expression over the staged record
+    ``s`` (a column of ``_stage``, quoted, or any expression of them). ``where``
+    selects the records meant for this table (others are counted as ignored).
+    ``extra`` lists staged columns to keep in the row's ``attributes`` JSON.
     """
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise IngestError(f"unknown file extension {path.suffix!r}; expected one of {sorted(FORMATS)}", path=str(path))
-    return fmt
+
+    table: Table
+    columns: dict[str, str]
+    where: str | None = None
+    extra: tuple[str, ...] = ()
 
 
-def ingest_canonical_file(
-    store: Store, path: Path, table: Table, *, on_error: OnError = OnError.QUARANTINE
-) -> IngestResult:
-    """Validate and store one file of canonical rows; return its counts."""
+class Adapter:
+    """A source format: how to read a file (``stage``) and map its records (``mappings``).
+
+    Subclasses set ``name`` and ``description`` and override :meth:`mappings`;
+    formats that DuckDB cannot read directly override :meth:`stage` too.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: extension -> reader ("csv", "parquet", "jsonl", "json"); ".gz" is looked through.
+    readers: ClassVar[dict[str, str]] = {
+        ".csv": "csv",
+        ".parquet": "parquet",
+        ".pq": "parquet",
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "json",
+    }
+
+    def reader_for(self, path: Path) -> str:
+        """Return the reader for ``path`` from its extension (``.gz`` looked through)."""
+        suffixes = [s.lower() for s in path.suffixes]
+        if suffixes and suffixes[-1] == ".gz":
+            suffixes = suffixes[:-1]
+        reader = self.readers.get(suffixes[-1]) if suffixes else None
+        if reader is None:
+            raise IngestError(
+                f"unknown file extension {''.join(path.suffixes)!r} for format {self.name!r}; "
+                f"expected one of {sorted(self.readers)} (optionally .gz)",
+                path=str(path),
+            )
+        return reader
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+        """Read ``path`` into the temp table ``_stage`` (file order kept); return its columns."""
+        reader = self.reader_for(path)
+        p = sql_literal(str(path))
+        src = {
+            "csv": f"read_csv({p}, all_varchar = true, header = true)",
+            "parquet": f"read_parquet({p})",
+            "jsonl": f"read_json({p}, format = 'newline_delimited')",
+            "json": f"read_json({p}, format = 'auto')",
+        }[reader]
+        try:
+            con.execute("DROP TABLE IF EXISTS _stage")
+            con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
+        except duckdb.Error as e:
+            first = str(e).strip().splitlines()[0]
+            raise IngestError(f"cannot be read as {reader} ({self.name}): {first}", path=str(path)) from e
+        return [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+
+    def mappings(self, columns: list[str], path: Path) -> list[Mapping]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def identity_mapping(table: Table, columns: list[str], path: Path) -> Mapping:
+    """Map staged columns named like the canonical ones; keep the others as attributes."""
+    known = {c.name for c in table.input_columns}
+    missing = [c.name for c in table.input_columns if c.required and c.name not in columns]
+    if missing:
+        raise IngestError(f"missing required column(s) {missing}; found {columns}", path=str(path), field=missing[0])
+    return Mapping(
+        table,
+        {c: quote_ident(c) for c in columns if c in known},
+        extra=tuple(c for c in columns if c not in known),
+    )
+
+
+def ingest_file(
+    store: Store, path: Path, adapter: Adapter, *, on_error: OnError = OnError.QUARANTINE
+) -> list[IngestResult]:
+    """Read one file with ``adapter`` and store its rows; one result per target table.
+
+    The whole file is one transaction: it lands whole (good rows stored, bad rows
+    quarantined) or, on a file-level error, not at all.
+    """
     if not path.is_file():
         raise InputFileNotFound(f"{path}: no such file")
-    fmt = detect_format(path)
     checksum = sha256_of(path)
+    results = []
     with store.transaction() as con:
-        columns = read_into_staging(con, path, fmt)
-        known = set(table.column_names) - set(INTERNAL_COLUMNS)
-        missing = [c.name for c in table.columns if c.required and c.name not in columns]
-        if missing:
-            raise IngestError(
-                f"missing required column(s) {missing}; found {columns}", path=str(path), field=missing[0]
-            )
-        extra = [c for c in columns if c not in known]
-        validator = CanonicalValidator(table, [c for c in columns if c in known])
-        inner = [validator.typed_select()]
-        inner += [f"s.{quote_ident(c)} AS {quote_ident('__raw_' + c)}" for c in columns if c in known]
-        if extra and table.name == "usage":
-            # Columns outside the schema are kept, folded into `attributes` (nothing is lost).
-            pairs = ", ".join(f"{sql_literal(c)}, s.{quote_ident(c)}" for c in extra)
-            base_attr = _typed("attributes", "JSON") if "attributes" in columns else "NULL"
-            inner.append(f"json_merge_patch(COALESCE({base_attr}, '{{}}'), json_object({pairs})) AS __extra_attr")
-        checks = validator.checks()
-        if checks:
-            reason_sql = (
-                "CASE "
-                + " ".join(f"WHEN {cond} THEN {sql_literal(field + ': ' + reason)}" for field, cond, reason in checks)
-                + " END"
-            )
-        else:
-            reason_sql = "NULL"
-        select_cols = [c for c in table.column_names if c not in INTERNAL_COLUMNS]
-        if extra and table.name == "usage":
-            select_cols[table.column_names.index("attributes")] = "CAST(__extra_attr AS JSON) AS attributes"
+        columns = adapter.stage(con, path)
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _checked AS
-            SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason, _raw FROM (
-              SELECT s.rowid - (SELECT min(rowid) FROM _stage) + 1 AS _record, {", ".join(inner)},
-                     CAST(to_json(s) AS VARCHAR) AS _raw
-              FROM _stage s)"""
+            "CREATE OR REPLACE TEMP TABLE _staged AS "
+            "SELECT s.rowid - (SELECT min(rowid) FROM _stage) + 1 AS _record, s.* FROM _stage s"
         )
-        counts = con.execute("SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _checked").fetchone()
-        assert counts is not None
-        rows_read, bad = int(counts[0]), int(counts[1])
-        first_problem = None
-        if bad:
-            rec, reason = con.execute(
-                "SELECT _record, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _record LIMIT 1"
-            ).fetchone() or (None, None)
-            first_problem = f"{path}: record {rec}: {reason}"
-            if on_error is OnError.FAIL:
-                field, _, why = str(reason).partition(": ")
-                raise IngestError(why, path=str(path), record=int(rec), field=field)
-        key = table.key
-        assert key is not None
-        # First occurrence of a key within the file wins; keys already stored are skipped.
+        for mapping in adapter.mappings(columns, path):
+            results.append(_load(con, path, checksum, adapter.name, mapping, on_error))
+        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _staged")
+    return results
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    checksum: str,
+    fmt: str,
+    mapping: Mapping,
+    on_error: OnError,
+) -> IngestResult:
+    table = mapping.table
+    present = list(mapping.columns)
+    validator = CanonicalValidator(table, present)
+    # 1. project the staged records onto canonical names (still raw), keeping the record number and raw text
+    proj = [f"{expr} AS {quote_ident('__raw_' + col)}" for col, expr in mapping.columns.items()]
+    raw_cols = [c for c in _stage_columns(con) if c != "_record"]
+    raw_json = "json_object(" + ", ".join(f"{sql_literal(c)}, s.{quote_ident(c)}" for c in raw_cols) + ")"
+    if mapping.extra:
+        pairs = ", ".join(f"{sql_literal(c)}, s.{quote_ident(c)}" for c in mapping.extra)
+        proj.append(f"json_object({pairs}) AS __extra")
+    where = f"WHERE {mapping.where}" if mapping.where else ""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _mapped AS
+        SELECT s._record, {", ".join(proj)}, CAST({raw_json} AS VARCHAR) AS _raw FROM _staged s {where}"""
+    )
+    ignored = 0
+    if mapping.where:
+        row = con.execute("SELECT (SELECT count(*) FROM _staged) - (SELECT count(*) FROM _mapped)").fetchone()
+        ignored = int(row[0]) if row else 0
+    # 2. type and check every row in one pass
+    typed = validator.typed_select(source_prefix="__raw_")
+    checks = validator.checks()
+    reason_sql = (
+        "CASE "
+        + " ".join(f"WHEN {cond} THEN {sql_literal(field + ': ' + reason)}" for field, cond, reason in checks)
+        + " END"
+        if checks
+        else "NULL"
+    )
+    select_cols = [c.name for c in table.input_columns]
+    if mapping.extra and "attributes" in select_cols:
+        select_cols[select_cols.index("attributes")] = (
+            "CAST(json_merge_patch(COALESCE(attributes, '{}'), __extra) AS JSON) AS attributes"
+        )
+    extra_col = ", __extra" if mapping.extra else ""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _checked AS
+        SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason, _raw FROM (
+          SELECT _record, {typed}, {", ".join(quote_ident("__raw_" + c) for c in present)}{extra_col}, _raw
+          FROM _mapped)"""
+    )
+    counts = con.execute("SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _checked").fetchone()
+    assert counts is not None
+    rows_read, bad = int(counts[0]), int(counts[1])
+    first_problem = None
+    if bad:
+        rec, reason = con.execute(
+            "SELECT _record, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _record LIMIT 1"
+        ).fetchone() or (None, None)
+        first_problem = f"{path}: record {rec}: {reason}"
+        if on_error is OnError.FAIL:
+            field, _, why = str(reason).partition(": ")
+            raise IngestError(why, path=str(path), record=int(rec), field=field)
+    key = table.key
+    assert key is not None
+    # 3. first occurrence of a key within the file wins; keys already stored are skipped
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _good AS
+        SELECT * EXCLUDE (_rn) FROM (
+          SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _record) AS _rn
+          FROM _checked WHERE _reason IS NULL) WHERE _rn = 1
+          AND {key} NOT IN (SELECT {key} FROM {table.name})"""
+    )
+    landed_row = con.execute("SELECT count(*) FROM _good").fetchone()
+    landed = int(landed_row[0]) if landed_row else 0
+    cols = [c.name for c in table.input_columns]
+    if table.name == "usage":
+        _assign_unit_ids(con)
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _good AS
-            SELECT * EXCLUDE (_rn) FROM (
-              SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _record) AS _rn
-              FROM _checked WHERE _reason IS NULL) WHERE _rn = 1
-              AND {key} NOT IN (SELECT {key} FROM {table.name})"""
+            f"""INSERT INTO usage ({", ".join(cols)}, unit_id)
+            SELECT {", ".join("g." + c for c in cols)}, k.unit_id FROM _good g
+            JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id) ORDER BY g._record"""
         )
-        landed_row = con.execute("SELECT count(*) FROM _good").fetchone()
-        landed = int(landed_row[0]) if landed_row else 0
-        cols = ", ".join(c for c in table.column_names if c not in INTERNAL_COLUMNS)
-        if table.name == "usage":
-            _assign_unit_ids(con)
-            con.execute(
-                f"""INSERT INTO usage ({cols}, unit_id)
-                SELECT {", ".join("g." + c for c in cols.split(", "))}, k.unit_id FROM _good g
-                JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id) ORDER BY g._record"""
-            )
-        else:
-            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _good ORDER BY _record")
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        if bad:
-            con.execute(
-                """INSERT INTO quarantine SELECT ?, ?, ?, ?, _record, split_part(_reason, ': ', 1),
-                       substr(_reason, length(split_part(_reason, ': ', 1)) + 3), _raw
-                    FROM _checked WHERE _reason IS NOT NULL
-                    AND _record NOT IN (SELECT record FROM quarantine WHERE sha256 = ? AND target_table = ?)
-                    ORDER BY _record""",
-                [now, table.name, str(path), checksum, checksum, table.name],
-            )
-        duplicates = rows_read - bad - landed
+    else:
         con.execute(
-            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [now, table.name, fmt, str(path), checksum, rows_read, landed, bad, duplicates],
+            f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _good ORDER BY _record"
         )
-        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good")
-    return IngestResult(str(path), table.name, fmt, rows_read, landed, bad, duplicates, first_problem)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if bad:
+        con.execute(
+            """INSERT INTO quarantine SELECT ?, ?, ?, ?, _record, split_part(_reason, ': ', 1),
+                   substr(_reason, length(split_part(_reason, ': ', 1)) + 3), _raw
+                FROM _checked WHERE _reason IS NOT NULL
+                AND _record NOT IN (SELECT record FROM quarantine WHERE sha256 = ? AND target_table = ?)
+                ORDER BY _record""",
+            [now, table.name, str(path), checksum, checksum, table.name],
+        )
+    duplicates = rows_read - bad - landed
+    con.execute(
+        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [now, table.name, fmt, str(path), checksum, rows_read, landed, bad, duplicates, ignored],
+    )
+    con.execute("DROP TABLE IF EXISTS _mapped; DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good")
+    return IngestResult(str(path), table.name, fmt, rows_read, landed, bad, duplicates, first_problem, ignored)
+
+
+def _stage_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("DESCRIBE _staged").fetchall()]

@@ -1,24 +1,48 @@
-"""The canonical format: CSV, Parquet or JSONL files whose columns are the schema's."""
+"""The canonical formats: CSV, Parquet or JSONL files whose columns are the schema's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
-from unitcost.ingest.base import IngestResult, OnError, ingest_canonical_file
-from unitcost.schema import OUTCOMES, USAGE, Table
+from unitcost.ingest.base import Adapter, IngestResult, Mapping, OnError, identity_mapping, ingest_file
+from unitcost.ingest.registry import get_adapter, register
+from unitcost.schema import OUTCOMES, USAGE
 from unitcost.store import Store
 
-TARGETS: dict[str, Table] = {"usage": USAGE, "outcomes": OUTCOMES}
+
+@register
+class UsageAdapter(Adapter):
+    """Model-call records in the canonical ``usage`` schema (docs/schema.md)."""
+
+    name = "usage"
+    description = "usage records in the canonical schema (CSV, Parquet, JSONL)"
+
+    def mappings(self, columns: list[str], path: Path) -> list[Mapping]:
+        return [identity_mapping(USAGE, columns, path)]
+
+
+@register
+class OutcomesAdapter(Adapter):
+    """Unit-of-work outcomes in the canonical ``outcomes`` schema."""
+
+    name = "outcomes"
+    description = "outcomes of units of work in the canonical schema (CSV, Parquet, JSONL)"
+
+    def mappings(self, columns: list[str], path: Path) -> list[Mapping]:
+        return [identity_mapping(OUTCOMES, columns, path)]
 
 
 def ingest_files(
     store: Store,
-    target: str,
+    fmt: str,
     paths: Iterable[str | Path],
     *,
     on_error: OnError = OnError.QUARANTINE,
 ) -> list[IngestResult]:
-    """Ingest canonical files into ``usage`` or ``outcomes``; return one result per file."""
-    table = TARGETS[target]
-    return [ingest_canonical_file(store, Path(p), table, on_error=on_error) for p in paths]
+    """Ingest files of format ``fmt`` (usage, outcomes, or a source format); results per file and table."""
+    adapter = get_adapter(fmt)
+    results: list[IngestResult] = []
+    for p in paths:
+        results.extend(ingest_file(store, Path(p), adapter, on_error=on_error))
+    return results

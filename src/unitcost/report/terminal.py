@@ -24,18 +24,20 @@ def pct(value: float | None) -> str:
 
 
 def render_ingest(console: Console, results: Sequence[IngestResult]) -> None:
-    """Print one line per ingested file and where the problems are."""
+    """Print one line per ingested file and table, and where the problems are."""
     table = Table(title="Ingested", title_justify="left")
-    for col in ("file", "table", "read", "landed", "quarantined", "duplicates skipped"):
-        table.add_column(col, justify="right" if col not in ("file", "table") else "left")
+    for col in ("file", "format", "table", "read", "landed", "quarantined", "duplicates skipped", "ignored"):
+        table.add_column(col, justify="left" if col in ("file", "format", "table") else "right")
     for r in results:
         table.add_row(
             r.source_file,
+            r.format,
             r.target_table,
             f"{r.rows_read:,}",
             f"{r.rows_landed:,}",
             f"[red]{r.rows_quarantined:,}[/red]" if r.rows_quarantined else "0",
             f"{r.duplicates_skipped:,}",
+            f"{r.rows_ignored:,}",
         )
     console.print(table)
     for r in results:
