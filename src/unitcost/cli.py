@@ -103,13 +103,14 @@ def formats() -> None:
     """List the formats `unitcost ingest` reads."""
     from rich.table import Table
 
-    from unitcost.ingest import ADAPTERS
+    from unitcost.ingest.registry import load_adapters
 
+    adapters = load_adapters()
     t = Table(title="Formats", title_justify="left")
     t.add_column("format")
     t.add_column("what it reads")
-    for name in sorted(ADAPTERS):
-        t.add_row(name, ADAPTERS[name].description)
+    for name in sorted(adapters):
+        t.add_row(name, adapters[name].description)
     console.print(t)
 
 

@@ -16,6 +16,22 @@ class UnknownFormatError(ValueError, UnitcostError):
 ADAPTERS: dict[str, type[Adapter]] = {}
 A = TypeVar("A", bound=type[Adapter])
 
+#: Modules of unitcost.ingest that define adapters; imported on first use of the registry.
+ADAPTER_MODULES = ("canonical", "otlp", "litellm", "langfuse", "openai_usage", "csv_mapping", "focus", "ops")
+
+
+def load_adapters() -> dict[str, type[Adapter]]:
+    """Import every adapter module (each registers its adapters) and return the registry."""
+    import importlib
+
+    for module in ADAPTER_MODULES:
+        try:
+            importlib.import_module(f"unitcost.ingest.{module}")
+        except ModuleNotFoundError as e:  # a format still being written; the final list has none
+            if e.name != f"unitcost.ingest.{module}":
+                raise
+    return ADAPTERS
+
 
 def register(cls: A) -> A:
     """Class decorator: make an adapter available under its ``name``."""
@@ -34,6 +50,7 @@ def get_adapter(name: str) -> Adapter:
     Traceback (most recent call last):
     unitcost.ingest.registry.UnknownFormatError: unknown format 'usag'; did you mean 'usage'?
     """
+    load_adapters()
     try:
         return ADAPTERS[name]()
     except KeyError:
