@@ -87,12 +87,15 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="Files to load (.csv, .parquet, .jsonl, .json; .gz too).")],
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row instead of quarantining it.")] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column mapping YAML (the csv format: renames, constants, unit conversions).")
+    ] = None,
 ) -> None:
     """Load files: bad rows are quarantined with file, record and reason; nothing is counted twice."""
     from unitcost.report.terminal import render_ingest
 
     with _workspace() as ws:
-        results = ws.ingest(fmt, files, strict=strict)
+        results = ws.ingest(fmt, files, strict=strict, mapping=mapping)
     if not quiet:
         render_ingest(console, results)
 

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import duckdb
 
+from unitcost.config import Config
 from unitcost.errors import IngestError, InputFileNotFound
 from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
 from unitcost.store import Store
@@ -201,6 +202,8 @@ class Mapping:
     columns: dict[str, str]
     where: str | None = None
     extra: tuple[str, ...] = ()
+    #: extra row rules: (field, SQL condition over the typed canonical columns that is TRUE when bad, reason)
+    checks: tuple[tuple[str, str, str], ...] = ()
 
 
 class Adapter:
@@ -212,6 +215,12 @@ class Adapter:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+
+    def __init__(self, config: Config | None = None, mapping: Path | None = None) -> None:
+        """``config``: the workspace configuration; ``mapping``: a format-specific mapping file."""
+        self.config = config or Config()
+        self.mapping_file = mapping
+
     #: extension -> reader ("csv", "parquet", "jsonl", "json"); ".gz" is looked through.
     readers: ClassVar[dict[str, str]] = {
         ".csv": "csv",
@@ -324,7 +333,7 @@ def _load(
         ignored = int(row[0]) if row else 0
     # 2. type and check every row in one pass
     typed = validator.typed_select(source_prefix="__raw_")
-    checks = validator.checks()
+    checks = validator.checks() + list(mapping.checks)
     reason_sql = (
         "CASE "
         + " ".join(f"WHEN {cond} THEN {sql_literal(field + ': ' + reason)}" for field, cond, reason in checks)

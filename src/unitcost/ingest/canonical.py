@@ -7,6 +7,7 @@ from pathlib import Path
 
 from unitcost.ingest.base import Adapter, IngestResult, Mapping, OnError, identity_mapping, ingest_file
 from unitcost.ingest.registry import get_adapter, register
+from unitcost.config import Config
 from unitcost.schema import OUTCOMES, USAGE
 from unitcost.store import Store
 
@@ -39,9 +40,11 @@ def ingest_files(
     paths: Iterable[str | Path],
     *,
     on_error: OnError = OnError.QUARANTINE,
+    config: Config | None = None,
+    mapping: Path | None = None,
 ) -> list[IngestResult]:
     """Ingest files of format ``fmt`` (usage, outcomes, or a source format); results per file and table."""
-    adapter = get_adapter(fmt)
+    adapter = get_adapter(fmt, config=config, mapping=mapping)
     results: list[IngestResult] = []
     for p in paths:
         results.extend(ingest_file(store, Path(p), adapter, on_error=on_error))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import TypeVar
+
+from unitcost.config import Config
 
 from unitcost.errors import UnitcostError
 from unitcost.ingest.base import Adapter
@@ -41,7 +44,7 @@ def register(cls: A) -> A:
     return cls
 
 
-def get_adapter(name: str) -> Adapter:
+def get_adapter(name: str, config: Config | None = None, mapping: Path | None = None) -> Adapter:
     """Return a new adapter for the format ``name``.
 
     >>> get_adapter("usage").name
@@ -52,7 +55,7 @@ def get_adapter(name: str) -> Adapter:
     """
     load_adapters()
     try:
-        return ADAPTERS[name]()
+        return ADAPTERS[name](config=config, mapping=mapping)
     except KeyError:
         close = difflib.get_close_matches(name, list(ADAPTERS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
