@@ -23,9 +23,21 @@ class Workspace:
         self.store = store
         self.config = config
 
-    def ingest(self, target: str, paths: Iterable[str | Path], *, strict: bool = False) -> list[IngestResult]:
-        """Ingest canonical CSV / Parquet / JSONL files into ``usage`` or ``outcomes``."""
-        return ingest_files(self.store, target, paths, on_error=OnError.FAIL if strict else OnError.QUARANTINE)
+    def ingest(
+        self, fmt: str, paths: Iterable[str | Path], *, strict: bool = False, mapping: str | Path | None = None
+    ) -> list[IngestResult]:
+        """Ingest files of format ``fmt`` (``usage``, ``outcomes`` or a source format such as ``otlp``).
+
+        ``mapping``: a format-specific mapping file (the ``csv`` format's column mapping).
+        """
+        return ingest_files(
+            self.store,
+            fmt,
+            paths,
+            on_error=OnError.FAIL if strict else OnError.QUARANTINE,
+            config=self.config,
+            mapping=Path(mapping) if mapping is not None else None,
+        )
 
     def report(
         self,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from unitcost.config import Config
 from unitcost.ingest.base import Adapter, IngestResult, Mapping, OnError, identity_mapping, ingest_file
 from unitcost.ingest.registry import get_adapter, register
-from unitcost.config import Config
 from unitcost.schema import OUTCOMES, USAGE
 from unitcost.store import Store
 

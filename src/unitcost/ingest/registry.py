@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from unitcost.config import Config
-
 from unitcost.errors import UnitcostError
 from unitcost.ingest.base import Adapter
 
