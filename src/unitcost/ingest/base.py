@@ -77,8 +77,29 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _typed(col: str, sql_type: str) -> str:
+#: source types that hold a canonical type's values exactly, so no conversion (or check) is needed
+_NATIVE = {
+    "TIMESTAMP": ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP WITH TIME ZONE"),
+    "BIGINT": ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"),
+    "INTEGER": ("INTEGER", "SMALLINT", "TINYINT", "USMALLINT", "UTINYINT"),
+    "DOUBLE": ("DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"),
+    "BOOLEAN": ("BOOLEAN",),
+}
+
+
+def is_native(sql_type: str, source_type: str | None) -> bool:
+    """True when a source column of ``source_type`` converts to ``sql_type`` without loss or failure.
+
+    >>> is_native("BIGINT", "INTEGER"), is_native("BIGINT", "VARCHAR")
+    (True, False)
+    """
+    return source_type is not None and source_type in _NATIVE.get(sql_type, ())
+
+
+def _typed(col: str, sql_type: str, source_type: str | None = None) -> str:
     """SQL that converts a staged column to its canonical type (NULL when it cannot)."""
+    if is_native(sql_type, source_type):
+        return f"CAST({quote_ident(col)} AS {sql_type})"
     c = f"NULLIF(TRIM(CAST({quote_ident(col)} AS VARCHAR)), '')"
     if sql_type == "TIMESTAMP":
         return f"CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP)"
@@ -93,10 +114,9 @@ def _typed(col: str, sql_type: str) -> str:
     if sql_type == "JSON":
         # text holding JSON is parsed; a nested value (JSONL object, Parquet struct) is serialised
         raw = quote_ident(col)
-        return (
-            f"CASE WHEN typeof({raw}) NOT IN ('VARCHAR', 'JSON') THEN to_json({raw}) "
-            f"WHEN json_valid({c}) THEN CAST({c} AS JSON) END"
-        )
+        if source_type is not None and source_type not in ("VARCHAR", "JSON"):
+            return f"to_json({raw})"
+        return f"CASE WHEN json_valid({c}) THEN CAST({c} AS JSON) END"
     if sql_type == "VARCHAR":
         return c
     return f"TRY_CAST({c} AS {sql_type})"
@@ -105,9 +125,10 @@ def _typed(col: str, sql_type: str) -> str:
 class CanonicalValidator:
     """Builds the typed projection and the row checks for a canonical table."""
 
-    def __init__(self, table: Table, present: list[str]) -> None:
+    def __init__(self, table: Table, present: list[str], source_types: dict[str, str] | None = None) -> None:
         self.table = table
         self.present = set(present)
+        self.source_types = source_types or {}
 
     def typed_select(self, source_prefix: str = "") -> str:
         """SQL select list converting each (raw) column to its canonical type."""
@@ -116,7 +137,7 @@ class CanonicalValidator:
             if col.name in INTERNAL_COLUMNS:
                 continue
             if col.name in self.present:
-                expr = _typed(source_prefix + col.name, col.sql_type)
+                expr = _typed(source_prefix + col.name, col.sql_type, self.source_types.get(col.name))
                 if col.name in ("status", "outcome"):
                     expr = f"LOWER({expr})"
                 parts.append(f"{expr} AS {col.name}")
@@ -294,13 +315,9 @@ def ingest_file(
     results = []
     with store.transaction() as con:
         columns = adapter.stage(con, path)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _staged AS "
-            "SELECT s.rowid - (SELECT min(rowid) FROM _stage) + 1 AS _record, s.* FROM _stage s"
-        )
         for mapping in adapter.mappings(columns, path):
             results.append(_load(con, path, checksum, adapter.name, mapping, on_error))
-        con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _staged")
+        con.execute("DROP TABLE IF EXISTS _stage")
     return results
 
 
@@ -312,27 +329,24 @@ def _load(
     mapping: Mapping,
     on_error: OnError,
 ) -> IngestResult:
+    """Type, check, quarantine, dedupe and insert one mapping of the staged file."""
     table = mapping.table
-    present = list(mapping.columns)
-    validator = CanonicalValidator(table, present)
-    # 1. project the staged records onto canonical names (still raw), keeping the record number and raw text
+    first_rowid = con.execute("SELECT min(rowid) FROM _stage").fetchone()
+    base = int(first_rowid[0]) if first_rowid and first_rowid[0] is not None else 0
+    # 1. project the staged records onto canonical names, keeping the record number (1-based, file order)
     proj = [f"{expr} AS {quote_ident('__raw_' + col)}" for col, expr in mapping.columns.items()]
-    raw_cols = [c for c in _stage_columns(con) if c != "_record"]
-    raw_json = "json_object(" + ", ".join(f"{sql_literal(c)}, s.{quote_ident(c)}" for c in raw_cols) + ")"
     if mapping.extra:
         pairs = ", ".join(f"{sql_literal(c)}, s.{quote_ident(c)}" for c in mapping.extra)
         proj.append(f"json_object({pairs}) AS __extra")
     where = f"WHERE {mapping.where}" if mapping.where else ""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _mapped AS
-        SELECT s._record, {", ".join(proj)}, CAST({raw_json} AS VARCHAR) AS _raw FROM _staged s {where}"""
-    )
-    ignored = 0
-    if mapping.where:
-        row = con.execute("SELECT (SELECT count(*) FROM _staged) - (SELECT count(*) FROM _mapped)").fetchone()
-        ignored = int(row[0]) if row else 0
-    # 2. type and check every row in one pass
-    typed = validator.typed_select(source_prefix="__raw_")
+    projected = f"SELECT s.rowid - {base} + 1 AS _record, {', '.join(proj)} FROM _stage s {where}"
+    source_types = {
+        name.removeprefix("__raw_"): str(typ)
+        for name, typ, *_ in con.execute(f"DESCRIBE {projected}").fetchall()
+        if name.startswith("__raw_")
+    }
+    validator = CanonicalValidator(table, list(mapping.columns), source_types)
+    # 2. type and check every row in one pass; only the typed row and its first problem are kept
     checks = validator.checks() + list(mapping.checks)
     reason_sql = (
         "CASE "
@@ -346,16 +360,20 @@ def _load(
         select_cols[select_cols.index("attributes")] = (
             "CAST(json_merge_patch(COALESCE(attributes, '{}'), __extra) AS JSON) AS attributes"
         )
+    raws = ", ".join(quote_ident("__raw_" + c) for c in mapping.columns)
     extra_col = ", __extra" if mapping.extra else ""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _checked AS
-        SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason, _raw FROM (
-          SELECT _record, {typed}, {", ".join(quote_ident("__raw_" + c) for c in present)}{extra_col}, _raw
-          FROM _mapped)"""
+        SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason FROM (
+          SELECT _record, {validator.typed_select(source_prefix="__raw_")}, {raws}{extra_col} FROM ({projected}))"""
     )
     counts = con.execute("SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _checked").fetchone()
     assert counts is not None
     rows_read, bad = int(counts[0]), int(counts[1])
+    ignored = 0
+    if mapping.where:
+        total = con.execute("SELECT count(*) FROM _stage").fetchone()
+        ignored = (int(total[0]) if total else 0) - rows_read
     first_problem = None
     if bad:
         rec, reason = con.execute(
@@ -367,36 +385,40 @@ def _load(
             raise IngestError(why, path=str(path), record=int(rec), field=field)
     key = table.key
     assert key is not None
-    # 3. first occurrence of a key within the file wins; keys already stored are skipped
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _good AS
-        SELECT * EXCLUDE (_rn) FROM (
-          SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _record) AS _rn
-          FROM _checked WHERE _reason IS NULL) WHERE _rn = 1
-          AND {key} NOT IN (SELECT {key} FROM {table.name})"""
-    )
-    landed_row = con.execute("SELECT count(*) FROM _good").fetchone()
-    landed = int(landed_row[0]) if landed_row else 0
     cols = [c.name for c in table.input_columns]
+    # 3. first occurrence of a key within the file wins; keys already stored are skipped
+    repeats = con.execute(f"SELECT count({key}) - count(DISTINCT {key}) FROM _checked WHERE _reason IS NULL").fetchone()
+    first_wins = (
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _record) = 1" if repeats and repeats[0] else ""
+    )
+    good = f"""SELECT * FROM _checked c WHERE _reason IS NULL
+        AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.{key} = c.{key}) {first_wins}"""
     if table.name == "usage":
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _good AS {good}")
         _assign_unit_ids(con)
-        con.execute(
+        inserted = con.execute(
             f"""INSERT INTO usage ({", ".join(cols)}, unit_id)
             SELECT {", ".join("g." + c for c in cols)}, k.unit_id FROM _good g
             JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id) ORDER BY g._record"""
-        )
+        ).fetchone()
     else:
-        con.execute(
-            f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _good ORDER BY _record"
-        )
+        inserted = con.execute(
+            f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM ({good}) ORDER BY _record"
+        ).fetchone()
+    landed = int(inserted[0]) if inserted else 0
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if bad:
+        # the row as read, for the quarantined rows only
         con.execute(
-            """INSERT INTO quarantine SELECT ?, ?, ?, ?, _record, split_part(_reason, ': ', 1),
-                   substr(_reason, length(split_part(_reason, ': ', 1)) + 3), _raw
-                FROM _checked WHERE _reason IS NOT NULL
-                AND _record NOT IN (SELECT record FROM quarantine WHERE sha256 = ? AND target_table = ?)
-                ORDER BY _record""",
+            f"""INSERT INTO quarantine SELECT ?, ?, ?, ?, c._record, split_part(c._reason, ': ', 1),
+                   substr(c._reason, length(split_part(c._reason, ': ', 1)) + 3),
+                   s._raw
+                FROM _checked c
+                JOIN (SELECT rowid - {base} + 1 AS _rec, CAST(to_json(st) AS VARCHAR) AS _raw FROM _stage st) s
+                  ON s._rec = c._record
+                WHERE c._reason IS NOT NULL
+                AND c._record NOT IN (SELECT record FROM quarantine WHERE sha256 = ? AND target_table = ?)
+                ORDER BY c._record""",
             [now, table.name, str(path), checksum, checksum, table.name],
         )
     duplicates = rows_read - bad - landed
@@ -404,9 +426,5 @@ def _load(
         "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [now, table.name, fmt, str(path), checksum, rows_read, landed, bad, duplicates, ignored],
     )
-    con.execute("DROP TABLE IF EXISTS _mapped; DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good")
+    con.execute("DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good")
     return IngestResult(str(path), table.name, fmt, rows_read, landed, bad, duplicates, first_problem, ignored)
-
-
-def _stage_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r[0] for r in con.execute("DESCRIBE _staged").fetchall()]
