@@ -92,10 +92,14 @@ def ingest(
     ] = None,
 ) -> None:
     """Load files: bad rows are quarantined with file, record and reason; nothing is counted twice."""
-    from unitcost.report.terminal import render_ingest
+    from unitcost.report.terminal import ingest_progress, render_ingest
 
-    with _workspace() as ws:
-        results = ws.ingest(fmt, files, strict=strict, mapping=mapping)
+    results = []
+    with _workspace() as ws, ingest_progress(console, len(files), enabled=not quiet) as advance:
+        for path in files:
+            file_results = ws.ingest(fmt, [path], strict=strict, mapping=mapping)
+            advance(path, sum(r.rows_read + r.rows_ignored for r in file_results))
+            results.extend(file_results)
     if not quiet:
         render_ingest(console, results)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from unitcost.analysis import BreakdownRow, CostReport
@@ -21,6 +25,28 @@ def usd(value: float | None, digits: int = 2) -> str:
 
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+@contextmanager
+def ingest_progress(console: Console, files: int, *, enabled: bool = True) -> Iterator[Callable[[Path, int], None]]:
+    """A progress bar over files with records/s; silent when disabled or not a terminal."""
+    if not enabled or not console.is_terminal:
+        yield lambda path, records: None
+        return
+    start = time.perf_counter()
+    total = 0
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("Ingesting", total=files)
+
+        def advance(path: Path, records: int) -> None:
+            nonlocal total
+            total += records
+            rate = total / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, advance=1, description=f"Ingesting {path.name} ({rate:,.0f} records/s)")
+
+        yield advance
 
 
 def render_ingest(console: Console, results: Sequence[IngestResult]) -> None:
