@@ -37,14 +37,14 @@ def build(store_path: Path, rows: int) -> None:
     store.raw.execute(
         f"""
         INSERT INTO usage (ts, request_id, trace_id, tenant, feature, provider, model, input_tokens,
-                           cache_read_tokens, output_tokens, status, attempt, unit_id)
+                           cache_read_tokens, output_tokens, status, attempt, unit_id, row_id)
         SELECT TIMESTAMP '2026-10-01' + to_microseconds((i * (2592000000000 // {rows}))::BIGINT),
                'r' || i, 't' || (i // 3), 'tenant-' || (hash(i // 3) % 40), 'feature-' || (hash(i // 3) % 3),
                CASE hash(i) % 4 WHEN 0 THEN 'anthropic' ELSE 'openai' END,
                CASE hash(i) % 4 WHEN 0 THEN 'claude-haiku-4-5' WHEN 1 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END,
                (hash(i + 1) % 4000)::BIGINT AS input_tokens, (hash(i + 2) % 1000)::BIGINT // 2,
                (hash(i + 3) % 800)::BIGINT, CASE WHEN hash(i + 4) % 20 = 0 THEN 'error' ELSE 'ok' END, 1,
-               i // 3 + 1
+               i // 3 + 1, i + 1
         FROM range({rows}) r(i)"""
     )
     # the dictionary ingestion maintains: trace id -> dense unit id
@@ -93,7 +93,7 @@ def run(rows: int, repeat: int) -> None:
             # hand-written SQL for the same figures, without prices: unit success, join back, one GROUP BY
             con.execute(
                 """WITH units AS (
-                     SELECT unit_id, arg_max(status, ts) AS last_status, arg_max(request_id, ts) AS last_request
+                     SELECT unit_id, arg_max(status, ts) AS last_status, arg_max(row_id, ts) AS last_request
                      FROM usage GROUP BY unit_id),
                    success AS (
                      SELECT u.unit_id, u.last_request,
@@ -101,7 +101,7 @@ def run(rows: int, repeat: int) -> None:
                      FROM units u LEFT JOIN unit_keys k ON k.unit_id = u.unit_id
                      LEFT JOIN outcomes o ON o.trace_id = k.unit_key)
                    SELECT tenant, feature, model, s.ok, status = 'error', count(*), sum(input_tokens),
-                          sum(cache_read_tokens), sum(output_tokens), sum((r.request_id = s.last_request)::INT)
+                          sum(cache_read_tokens), sum(output_tokens), sum((r.row_id = s.last_request)::INT)
                    FROM usage r JOIN success s ON r.unit_id = s.unit_id GROUP BY ALL"""
             ).fetchall()
 

@@ -168,3 +168,14 @@ def test_unknown_format_suggests_the_closest(workspace: Workspace, tmp_path: Pat
 def test_missing_file(workspace: Workspace, tmp_path: Path) -> None:
     with pytest.raises(InputFileNotFound):
         workspace.ingest("usage", [tmp_path / "nope.csv"])
+
+
+def test_internal_ids_are_unique_across_files(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    workspace.ingest("usage", [csv_file("a.csv", [row("a1", trace_id="t1"), row("a2", trace_id="t2")])])
+    workspace.ingest("usage", [csv_file("b.csv", [row("b1", trace_id="t1"), row("b2")])])
+    rows = workspace.store.sql("SELECT request_id, row_id, unit_id FROM usage ORDER BY row_id")
+    assert [r[0] for r in rows] == ["a1", "a2", "b1", "b2"]
+    assert len({r[1] for r in rows}) == 4
+    units = {r[0]: r[2] for r in rows}
+    assert units["a1"] == units["b1"]  # same trace, same unit across files
+    assert len(set(units.values())) == 3

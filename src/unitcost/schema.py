@@ -125,6 +125,12 @@ USAGE = Table(
             "Internal: dense id of the unit of work (trace_id, else request_id), assigned at ingestion "
             "from the unit_keys table so reports group on an integer.",
         ),
+        Column(
+            "row_id",
+            "BIGINT",
+            "Internal: unique integer of the row, increasing with ingestion order (reports find a unit's last "
+            "request by it).",
+        ),
     ),
     key="request_id",
 )
@@ -186,10 +192,136 @@ INGEST_LOG = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS)
+#: FOCUS (FinOps Open Cost and Usage Specification) numeric types: costs and quantities keep 10 decimals, unit
+#: prices 16 (metered prices per request, token or byte are tiny). docs/formats/focus.md explains the mapping.
+FOCUS_AMOUNT = "DECIMAL(38, 10)"
+FOCUS_UNIT_PRICE = "DECIMAL(38, 16)"
+
+BILL_LINES = Table(
+    "bill_lines",
+    (
+        # FOCUS 1.0-1.3 Cost and Usage columns, named exactly as the spec names them, in the spec's (alphabetical)
+        # order. Amounts are in BillingCurrency (PricingCurrency* columns: in PricingCurrency); never sum across
+        # currencies.
+        Column("AllocatedMethodDetails", "JSON", "FOCUS 1.3: how a split cost allocation was computed (JSON object)."),
+        Column("AllocatedMethodId", "VARCHAR", "FOCUS 1.3: the method of a provider-calculated split cost allocation."),
+        Column("AllocatedResourceId", "VARCHAR", "FOCUS 1.3: the object cost is allocated to in a split allocation."),
+        Column("AllocatedResourceName", "VARCHAR", "FOCUS 1.3: display name of AllocatedResourceId."),
+        Column("AllocatedTags", "JSON", "FOCUS 1.3: tags that apply to the allocated charge (JSON key-value object)."),
+        Column("AvailabilityZone", "VARCHAR", "Provider-assigned isolated area within a region."),
+        Column(
+            "BilledCost",
+            FOCUS_AMOUNT,
+            "Cost invoiced for the line: all discounts in, no amortization.",
+            True,
+            "BillingCurrency",
+        ),
+        Column("BillingAccountId", "VARCHAR", "Invoice-issuer-assigned id of the billing account.", True),
+        Column("BillingAccountName", "VARCHAR", "Display name of the billing account."),
+        Column("BillingAccountType", "VARCHAR", "FOCUS 1.2: kind of billing account."),
+        Column("BillingCurrency", "VARCHAR", "ISO 4217 currency the line is billed in (stored upper-case).", True),
+        Column("BillingPeriodEnd", "TIMESTAMP", "Exclusive end of the billing period, UTC.", True),
+        Column("BillingPeriodStart", "TIMESTAMP", "Inclusive start of the billing period, UTC.", True),
+        Column("CapacityReservationId", "VARCHAR", "FOCUS 1.1: capacity reservation the charge relates to."),
+        Column("CapacityReservationStatus", "VARCHAR", "FOCUS 1.1: Used or Unused (capacity reservation)."),
+        Column("ChargeCategory", "VARCHAR", "Usage, Purchase, Tax, Credit or Adjustment.", True),
+        Column("ChargeClass", "VARCHAR", "Correction when the line corrects a previously invoiced billing period."),
+        Column("ChargeDescription", "VARCHAR", "Self-contained summary of the charge's purpose and price."),
+        Column("ChargeFrequency", "VARCHAR", "One-Time, Recurring or Usage-Based."),
+        Column("ChargePeriodEnd", "TIMESTAMP", "Exclusive end of the period the charge covers, UTC.", True),
+        Column("ChargePeriodStart", "TIMESTAMP", "Inclusive start of the period the charge covers, UTC.", True),
+        Column("CommitmentDiscountCategory", "VARCHAR", "Spend or Usage (commitment discount)."),
+        Column("CommitmentDiscountId", "VARCHAR", "Commitment discount (reservation, savings plan, ...) applied."),
+        Column("CommitmentDiscountName", "VARCHAR", "Display name of the commitment discount."),
+        Column(
+            "CommitmentDiscountQuantity",
+            FOCUS_AMOUNT,
+            "FOCUS 1.1: commitment purchased or consumed by the line.",
+            unit="CommitmentDiscountUnit",
+        ),
+        Column("CommitmentDiscountStatus", "VARCHAR", "Used or Unused (commitment discount)."),
+        Column("CommitmentDiscountType", "VARCHAR", "Provider label for the kind of commitment discount."),
+        Column("CommitmentDiscountUnit", "VARCHAR", "FOCUS 1.1: unit of CommitmentDiscountQuantity."),
+        Column("ConsumedQuantity", FOCUS_AMOUNT, "Volume of the metered SKU used.", unit="ConsumedUnit"),
+        Column("ConsumedUnit", "VARCHAR", "Unit of ConsumedQuantity."),
+        Column("ContractApplied", "JSON", "FOCUS 1.3: the contract commitments the charge applies to (JSON object)."),
+        Column("ContractedCost", FOCUS_AMOUNT, "ContractedUnitPrice x PricingQuantity.", True, "BillingCurrency"),
+        Column(
+            "ContractedUnitPrice",
+            FOCUS_UNIT_PRICE,
+            "Agreed unit price (negotiated discounts in, commitment discounts out).",
+            unit="BillingCurrency",
+        ),
+        Column(
+            "EffectiveCost",
+            FOCUS_AMOUNT,
+            "Amortized cost after all discounts and prepaid purchases.",
+            True,
+            "BillingCurrency",
+        ),
+        Column("HostProviderName", "VARCHAR", "FOCUS 1.3: entity whose infrastructure hosts the service."),
+        Column("InvoiceId", "VARCHAR", "FOCUS 1.2: invoice the charge is on."),
+        Column("InvoiceIssuerName", "VARCHAR", "Entity that issues the invoice."),
+        Column("ListCost", FOCUS_AMOUNT, "ListUnitPrice x PricingQuantity.", True, "BillingCurrency"),
+        Column("ListUnitPrice", FOCUS_UNIT_PRICE, "Published unit price, no discounts.", unit="BillingCurrency"),
+        Column("PricingCategory", "VARCHAR", "Standard, Dynamic, Committed or Other."),
+        Column("PricingCurrency", "VARCHAR", "FOCUS 1.2: national or virtual currency the SKU is priced in."),
+        Column(
+            "PricingCurrencyContractedUnitPrice",
+            FOCUS_UNIT_PRICE,
+            "FOCUS 1.2: ContractedUnitPrice in PricingCurrency.",
+            unit="PricingCurrency",
+        ),
+        Column(
+            "PricingCurrencyEffectiveCost",
+            FOCUS_AMOUNT,
+            "FOCUS 1.2: EffectiveCost in PricingCurrency.",
+            unit="PricingCurrency",
+        ),
+        Column(
+            "PricingCurrencyListUnitPrice",
+            FOCUS_UNIT_PRICE,
+            "FOCUS 1.2: ListUnitPrice in PricingCurrency.",
+            unit="PricingCurrency",
+        ),
+        Column("PricingQuantity", FOCUS_AMOUNT, "Volume of the SKU priced, in PricingUnit.", unit="PricingUnit"),
+        Column("PricingUnit", "VARCHAR", "Unit the SKU is priced in."),
+        Column("ProviderName", "VARCHAR", "Entity that made the service available (deprecated in 1.3)."),
+        Column("PublisherName", "VARCHAR", "Entity that produced the service (deprecated in 1.3)."),
+        Column("RegionId", "VARCHAR", "Provider-assigned id of the region."),
+        Column("RegionName", "VARCHAR", "Name of the region."),
+        Column("ResourceId", "VARCHAR", "Provider-assigned id of the resource charged."),
+        Column("ResourceName", "VARCHAR", "Display name of the resource."),
+        Column("ResourceType", "VARCHAR", "Kind of resource (virtual machine, ...)."),
+        Column("ServiceCategory", "VARCHAR", "Highest-level classification of the service (Compute, AI and ...)."),
+        Column("ServiceName", "VARCHAR", "The offering purchased."),
+        Column("ServiceProviderName", "VARCHAR", "FOCUS 1.3: entity that made the service available."),
+        Column("ServiceSubcategory", "VARCHAR", "FOCUS 1.1: secondary classification of the service."),
+        Column("SkuId", "VARCHAR", "Provider-assigned id of the SKU."),
+        Column("SkuMeter", "VARCHAR", "FOCUS 1.1: what the SKU measures."),
+        Column("SkuPriceDetails", "JSON", "FOCUS 1.1: properties of the SKU price (JSON key-value object)."),
+        Column("SkuPriceId", "VARCHAR", "Provider-assigned id of the SKU price."),
+        Column("SubAccountId", "VARCHAR", "Sub account (AWS account, Azure subscription, GCP project)."),
+        Column("SubAccountName", "VARCHAR", "Display name of the sub account."),
+        Column("SubAccountType", "VARCHAR", "FOCUS 1.2: kind of sub account."),
+        Column("Tags", "JSON", "Tags of the resource or charge (JSON key-value object)."),
+        # added by unitcost
+        Column("attributes", "JSON", "Custom x_ columns and any other non-FOCUS column of the file, by name."),
+        Column("focus_version", "VARCHAR", "FOCUS version detected from the file's columns (1.0, 1.1, 1.2 or 1.3)."),
+        Column("source_file", "VARCHAR", "The file the line was first read from."),
+        Column(
+            "row_hash",
+            "VARCHAR",
+            "MD5 of the line's FOCUS values (typed) and its occurrence number in the file; the dedupe key.",
+        ),
+    ),
+    key="row_hash",
+)
+
+TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS, BILL_LINES)
 
 #: Columns computed by unitcost, never read from input files.
-INTERNAL_COLUMNS = ("unit_id",)
+INTERNAL_COLUMNS = ("unit_id", "row_id")
 
 STATUSES = ("ok", "error")
 OUTCOME_VALUES = ("success", "failure", "escalated", "abandoned")

@@ -157,16 +157,14 @@ def _period(ts: ir.TimestampValue, grain: str) -> ir.TimestampValue:
 
 
 def _units(store: Store, u: ir.Table) -> ir.Table:
-    """One row per unit of work: ``u_id``, ``last_request_id`` and ``success``."""
-    units = u.group_by("unit_id").aggregate(
-        last_status=u.status.argmax(u.ts), last_request_id=u.request_id.argmax(u.ts)
-    )
+    """One row per unit of work: ``u_id``, ``last_row_id`` (its last request) and ``success``."""
+    units = u.group_by("unit_id").aggregate(last_status=u.status.argmax(u.ts), last_row_id=u.row_id.argmax(u.ts))
     keys = store.table("unit_keys")
     o = store.table("outcomes")
     ko = o.inner_join(keys, o.trace_id == keys.unit_key).select(o_unit_id=keys.unit_id, outcome=o.outcome)
     j = units.left_join(ko, units.unit_id == ko.o_unit_id)
     outcome = j.outcome.fill_null(ibis.cases((j.last_status == "ok", "success"), else_="failure"))
-    return j.select(u_id=j.unit_id, last_request_id=j.last_request_id, success=outcome == "success")
+    return j.select(u_id=j.unit_id, last_row_id=j.last_row_id, success=outcome == "success")
 
 
 def _scan(
@@ -188,7 +186,7 @@ def _scan(
     # 1. each request with its unit's success, and whether it is the unit's last request
     units = _units(store, u)
     r = u.inner_join(units, u.unit_id == units.u_id)
-    is_last = r.request_id == r.last_request_id
+    is_last = r.row_id == r.last_row_id
     # 2. token sums per segment (cost is linear in tokens inside a segment)
     keys_cols: dict[str, ir.Value] = {d: r[d] for d in dims}
     if grain:

@@ -396,9 +396,12 @@ def _load(
     if table.name == "usage":
         con.execute(f"CREATE OR REPLACE TEMP TABLE _good AS {good}")
         _assign_unit_ids(con)
+        # record numbers are unique within the file, so offsetting them gives unique row ids
         inserted = con.execute(
-            f"""INSERT INTO usage ({", ".join(cols)}, unit_id)
-            SELECT {", ".join("g." + c for c in cols)}, k.unit_id FROM _good g
+            f"""INSERT INTO usage ({", ".join(cols)}, unit_id, row_id)
+            SELECT {", ".join("g." + c for c in cols)}, k.unit_id,
+                   (SELECT COALESCE(max(row_id), 0) FROM usage) + g._record
+            FROM _good g
             JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id) ORDER BY g._record"""
         ).fetchone()
     else:
