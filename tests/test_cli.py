@@ -131,3 +131,21 @@ def test_unpriced_model_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     doc = json.loads(runner.invoke(app, ["--db", path, "report", "--json"]).stdout)
     assert doc["unpriced_requests"] == 1 and doc["total_cost_usd"] == 0
     assert doc["unpriced"][0]["model"] == "mystery-1"
+
+
+def test_sources_lists_what_was_ingested(db: str) -> None:
+    res = runner.invoke(app, ["--db", db, "sources"])
+    assert res.exit_code == 0, res.output
+    assert "u.csv" in res.output and "usage" in res.output and "13" in res.output  # 13 records read
+
+
+def test_formats_lists_the_canonical_formats(db: str) -> None:
+    res = runner.invoke(app, ["--db", db, "formats"])
+    assert res.exit_code == 0, res.output
+    assert "usage" in res.output and "outcomes" in res.output
+
+
+def test_unknown_format_is_a_clear_error(db: str, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["--db", db, "ingest", "otlpp", str(tmp_path / "x.json")])
+    assert res.exit_code == 2
+    assert "did you mean 'otlp'" in res.output
