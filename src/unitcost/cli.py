@@ -134,10 +134,12 @@ def sources(limit: Annotated[int, typer.Option(help="How many files to show, new
             [limit],
         )
     t = Table(title="Ingested files", title_justify="left")
-    for col in ("when (UTC)", "format", "table", "file", "sha256", "read", "landed", "quarantined", "dupes", "ignored"):
-        t.add_column(col, justify="right" if col in ("read", "landed", "quarantined", "dupes", "ignored") else "left")
+    numbers = ("read", "landed", "quarantined", "dupes", "ignored")
+    for col in ("when (UTC)", "format", "table", "file", "sha256", *numbers):
+        t.add_column(col, justify="right" if col in numbers else "left", no_wrap=col != "file")
     for r in rows:
-        t.add_row(f"{r[0]:%Y-%m-%d %H:%M:%S}", r[1], r[2], r[3], r[4][:12], *(f"{int(v or 0):,}" for v in r[5:]))
+        name = Path(r[3]).name
+        t.add_row(f"{r[0]:%Y-%m-%d %H:%M:%S}", r[1], r[2], name, r[4][:12], *(f"{int(v or 0):,}" for v in r[5:]))
     console.print(t)
 
 
