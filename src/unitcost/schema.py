@@ -312,7 +312,7 @@ BILL_LINES = Table(
         Column(
             "row_hash",
             "VARCHAR",
-            "MD5 of the line's FOCUS values (typed) and its occurrence number in the file; the dedupe key.",
+            "MD5 of the line's FOCUS values as written (and, for a repeat within its file, its number); dedupe key.",
         ),
     ),
     key="row_hash",

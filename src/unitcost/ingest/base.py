@@ -151,16 +151,17 @@ class CanonicalValidator:
         for col in self.table.columns:
             if col.name in INTERNAL_COLUMNS:
                 continue
+            if col.name not in self.present:
+                continue
             raw = f"NULLIF(TRIM(CAST({quote_ident('__raw_' + col.name)} AS VARCHAR)), '')"
-            if col.required and col.name in self.present:
-                out.append((col.name, f"{raw} IS NULL", "required value is missing"))
-            if col.name in self.present:
+            # text and natively typed values cannot fail to convert: their typed value tells all
+            cannot_fail = col.sql_type == "VARCHAR" or is_native(col.sql_type, self.source_types.get(col.name))
+            if col.required:
+                missing = f"{col.name} IS NULL" if cannot_fail else f"{raw} IS NULL"
+                out.append((col.name, missing, "required value is missing"))
+            if not cannot_fail:
                 out.append(
-                    (
-                        col.name,
-                        f"{raw} IS NOT NULL AND {col.name} IS NULL",
-                        f"not a valid {col.sql_type.lower()}",
-                    )
+                    (col.name, f"{raw} IS NOT NULL AND {col.name} IS NULL", f"not a valid {col.sql_type.lower()}")
                 )
         t = ""
         if self.table.name == "usage":
@@ -340,6 +341,11 @@ def _load(
         proj.append(f"json_object({pairs}) AS __extra")
     where = f"WHERE {mapping.where}" if mapping.where else ""
     projected = f"SELECT s.rowid - {base} + 1 AS _record, {', '.join(proj)} FROM _stage s {where}"
+    plain = all(expr == quote_ident(col) for col, expr in mapping.columns.items())
+    if not plain:
+        # computed mappings are evaluated once, not once per reference in the typing and the checks
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _mapped AS {projected}")
+        projected = "SELECT * FROM _mapped"
     source_types = {
         name.removeprefix("__raw_"): str(typ)
         for name, typ, *_ in con.execute(f"DESCRIBE {projected}").fetchall()
@@ -402,11 +408,11 @@ def _load(
             SELECT {", ".join("g." + c for c in cols)}, k.unit_id,
                    (SELECT COALESCE(max(row_id), 0) FROM usage) + g._record
             FROM _good g
-            JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id) ORDER BY g._record"""
+            JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id)"""
         ).fetchone()
     else:
         inserted = con.execute(
-            f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM ({good}) ORDER BY _record"
+            f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM ({good})"
         ).fetchone()
     landed = int(inserted[0]) if inserted else 0
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -429,5 +435,5 @@ def _load(
         "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [now, table.name, fmt, str(path), checksum, rows_read, landed, bad, duplicates, ignored],
     )
-    con.execute("DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good")
+    con.execute("DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good; DROP TABLE IF EXISTS _mapped")
     return IngestResult(str(path), table.name, fmt, rows_read, landed, bad, duplicates, first_problem, ignored)
