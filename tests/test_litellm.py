@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from unitcost.errors import IngestError
-from unitcost.ingest.litellm import resolve_model
+from unitcost.ingest.applog import resolve_model
 from unitcost.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 
 from unitcost.errors import IngestError
+from unitcost.ingest.applog import looked_up, ms_between, normalize, register_models, stage_records, tag_value, text_of
 from unitcost.ingest.base import Adapter, Mapping, quote_ident
-from unitcost.ingest.litellm import looked_up, ms_between, normalize, register_models, stage_records, tag_value, text_of
 from unitcost.ingest.registry import register
 from unitcost.schema import USAGE
 
