@@ -243,6 +243,28 @@ def demo(
     )
 
 
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (4318 is OTLP/HTTP's).")] = 4318,
+    queue_size: Annotated[
+        int, typer.Option(min=1, help="Requests waiting for the writer before new ones get 503 + Retry-After.")
+    ] = 64,
+    max_body_mib: Annotated[
+        int, typer.Option(min=1, help="Largest request body in MiB, before and after decompression (413 above).")
+    ] = 64,
+    journal: Annotated[Path | None, typer.Option(help="Journal folder (default: <workspace>.journal).")] = None,
+) -> None:
+    """Receive OpenTelemetry traces (OTLP/HTTP POST /v1/traces) and store their model calls as they arrive."""
+    from unitcost.server import ServerSettings
+    from unitcost.server import serve as run_server
+
+    settings = ServerSettings(max_body_bytes=max_body_mib << 20, queue_size=queue_size, journal=journal)
+    with _workspace() as ws:
+        run_server(ws.store, ws.config, host=host, port=port, settings=settings)
+
+
 def _prepare_demo_db(db_path: Path) -> None:
     """Start the demo from an empty workspace, refusing to delete one that holds real data."""
     if not db_path.exists():

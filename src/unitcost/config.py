@@ -93,11 +93,51 @@ class PricesConfig(_Strict):
         return v
 
 
+def _names(*names: str) -> Any:
+    return Field(default_factory=lambda: list(names))
+
+
+class DimensionsConfig(_Strict):
+    """Which OpenTelemetry attributes carry each dimension (the ``otlp`` format and ``unitcost serve``).
+
+    Each entry is a list of attribute names tried in order; for each name the span's own
+    attributes come first, then its resource's, then the same attribute on any span of the
+    same trace (the root span first). docs/formats/otlp.md lists the defaults and why.
+    ``outcome`` is read from span attributes only.
+    """
+
+    tenant: list[str] = _names("tenant.id", "tenant", "app.tenant.id", "traceloop.association.properties.tenant_id")
+    feature: list[str] = _names("feature", "app.feature", "traceloop.association.properties.feature")
+    workflow: list[str] = _names("workflow", "app.workflow", "gen_ai.workflow.name", "traceloop.workflow.name")
+    user_id: list[str] = _names(
+        "enduser.id",
+        "user.id",
+        "gen_ai.user",
+        "gen_ai.request.user",
+        "llm.user",
+        "traceloop.association.properties.user_id",
+    )
+    release: list[str] = _names("service.version")
+    prompt_version: list[str] = _names("prompt.version", "app.prompt_version", "traceloop.prompt.version")
+    environment: list[str] = _names("deployment.environment.name", "deployment.environment", "gen_ai.environment")
+    region: list[str] = _names("cloud.region")
+    outcome: list[str] = _names("outcome", "app.outcome")
+
+    @field_validator("*")
+    @classmethod
+    def _attribute_names(cls, v: list[str]) -> list[str]:
+        names = [n.strip() for n in v]
+        if any(not n for n in names):
+            raise ValueError("attribute names must not be empty")
+        return names
+
+
 class Config(_Strict):
     """The whole ``unitcost.yaml``."""
 
     currency: str = "USD"
     prices: PricesConfig = Field(default_factory=PricesConfig)
+    dimensions: DimensionsConfig = Field(default_factory=DimensionsConfig)
 
     @field_validator("currency")
     @classmethod
