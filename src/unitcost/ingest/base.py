@@ -201,11 +201,11 @@ class CanonicalValidator:
 
 
 def _assign_unit_ids(con: duckdb.DuckDBPyConnection) -> None:
-    """Give every new unit of work in ``_good`` a dense integer id in ``unit_keys``."""
+    """Give every new unit of work among the valid rows of ``_checked`` a dense integer id in ``unit_keys``."""
     con.execute(
         """INSERT INTO unit_keys
         SELECT unit_key, (SELECT COALESCE(max(unit_id), 0) FROM unit_keys) + row_number() OVER (ORDER BY unit_key)
-        FROM (SELECT DISTINCT COALESCE(trace_id, request_id) AS unit_key FROM _good) n
+        FROM (SELECT DISTINCT COALESCE(trace_id, request_id) AS unit_key FROM _checked WHERE _reason IS NULL) n
         WHERE NOT EXISTS (SELECT 1 FROM unit_keys k WHERE k.unit_key = n.unit_key)"""
     )
 
@@ -400,14 +400,13 @@ def _load(
     good = f"""SELECT * FROM _checked c WHERE _reason IS NULL
         AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.{key} = c.{key}) {first_wins}"""
     if table.name == "usage":
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _good AS {good}")
         _assign_unit_ids(con)
+        last = con.execute("SELECT COALESCE(max(row_id), 0) FROM usage").fetchone()
         # record numbers are unique within the file, so offsetting them gives unique row ids
         inserted = con.execute(
             f"""INSERT INTO usage ({", ".join(cols)}, unit_id, row_id)
-            SELECT {", ".join("g." + c for c in cols)}, k.unit_id,
-                   (SELECT COALESCE(max(row_id), 0) FROM usage) + g._record
-            FROM _good g
+            SELECT {", ".join("g." + c for c in cols)}, k.unit_id, {int(last[0]) if last else 0} + g._record
+            FROM ({good}) g
             JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id)"""
         ).fetchone()
     else:
