@@ -10,7 +10,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -147,6 +147,29 @@ class Config(_Strict):
         return "USD"
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    """Read a YAML file into a pydantic model; every problem is a ConfigError naming the file and the key."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            ".".join(str(x) for x in err["loc"])
+            + (": " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
+            for err in e.errors(include_url=False)
+        )
+        raise ConfigError(f"{path}: {problems}") from e
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Return the configuration read from ``path``, or defaults when no file exists.
 
@@ -163,16 +186,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         if explicit:
             raise ConfigError(f"config file {p} does not exist")
         return Config()
-    try:
-        raw: Any = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(raw).__name__}")
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)
-        )
-        raise ConfigError(f"{p}: {problems}") from e
+    return load_yaml_model(p, Config)

@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from unitcost.config import Config
 from unitcost.errors import UnknownDimensionError
+from unitcost.ledger.costs import usage_in_range
 from unitcost.ledger.segments import segment_prices, segmentation
 from unitcost.pricing import PriceTable, build_price_table
 from unitcost.schema import DIMENSIONS
@@ -143,15 +144,6 @@ class _Scan:
     last_ts: dt.datetime | None
 
 
-def _usage(store: Store, start: dt.datetime | None, end: dt.datetime | None) -> ir.Table:
-    u = store.table("usage")
-    if start is not None:
-        u = u.filter(u.ts >= start)
-    if end is not None:
-        u = u.filter(u.ts < end)
-    return u
-
-
 def _period(ts: ir.TimestampValue, grain: str) -> ir.TimestampValue:
     return ts.truncate({"hour": "h", "day": "D", "week": "W", "month": "M"}[grain])
 
@@ -178,7 +170,7 @@ def _scan(
     dims: list[str],
     grain: str | None = None,
 ) -> _Scan:
-    u = _usage(store, start, end)
+    u = usage_in_range(store, start, end)
     seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
     lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
     hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import difflib
 import functools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import duckdb
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from unitcost.config import load_yaml_model
 from unitcost.errors import ConfigError, IngestError
 from unitcost.ingest.base import Adapter, Mapping, quote_ident, sql_literal
 from unitcost.ingest.registry import register
@@ -104,22 +104,7 @@ def load_mapping(path: Path) -> ColumnMapping:
     """
     if not path.is_file():
         raise ConfigError(f"mapping file {path} does not exist")
-    try:
-        raw: Any = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    try:
-        return ColumnMapping.model_validate(raw)
-    except ValidationError as e:
-        problems = "; ".join(
-            ".".join(str(x) for x in err["loc"])
-            + (": " if err["loc"] else "")
-            + err["msg"].removeprefix("Value error, ")
-            for err in e.errors(include_url=False)
-        )
-        raise ConfigError(f"{path}: {problems}") from e
+    return load_yaml_model(path, ColumnMapping)
 
 
 def _converted(src: str, conv: Convert) -> str:

@@ -32,7 +32,8 @@ class Ledger:
     end: dt.datetime | None
 
 
-def _usage_in_range(store: Store, start: dt.datetime | None, end: dt.datetime | None) -> ir.Table:
+def usage_in_range(store: Store, start: dt.datetime | None, end: dt.datetime | None) -> ir.Table:
+    """The usage table restricted to [start, end) (either bound may be open)."""
     u = store.table("usage")
     if start is not None:
         u = u.filter(u.ts >= start)
@@ -49,7 +50,7 @@ def build_ledger(
     Prices are resolved once per distinct (provider, model, price period), then
     joined on the engine.
     """
-    u = _usage_in_range(store, start, end)
+    u = usage_in_range(store, start, end)
     seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).execute()
     if len(seen):
         lo = seen["first"].min().to_pydatetime()
