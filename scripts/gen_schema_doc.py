@@ -14,6 +14,8 @@ INTRO = {
     "quarantine": "Rows that could not be used, kept with the reason. Nothing is dropped silently.",
     "ingest_log": "One row per ingested file and target table (`unitcost sources` lists it).",
     "unit_keys": "Internal dictionary: unit of work key -> dense integer id (lets reports group on an integer).",
+    "ops_hours": "People time spent on the AI application (`unitcost ingest ops`): the `people` layer of the "
+    "cost stack. Deduplicated on `row_hash`.",
     "bill_lines": "One row per line of a FOCUS cost and usage file (`unitcost ingest focus`, FOCUS 1.0-1.3): every "
     "FOCUS column under its FOCUS name, typed; custom `x_` and other columns in `attributes`. Amounts are in the "
     "line's `BillingCurrency` (not always USD): never sum across currencies. Deduplicated on `row_hash`. "

@@ -56,3 +56,13 @@ def test_json_doc_covers_report_fields(tmp_path: Path) -> None:
         doc = ws.report(by=["tenant"]).to_json()
     missing = [k for k in doc if f"`{k}" not in JSON_DOC]
     assert missing == []
+
+
+def test_readme_config_example_is_valid() -> None:
+    import yaml
+
+    from unitcost.config import Config
+
+    block = README.split("## Configuration: `unitcost.yaml`", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    config = Config.model_validate(yaml.safe_load(block))
+    assert config.prices.overrides and config.people.rates["sre"] == 120

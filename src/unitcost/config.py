@@ -132,12 +132,27 @@ class DimensionsConfig(_Strict):
         return names
 
 
+class PeopleConfig(_Strict):
+    """Loaded hourly cost per role, for labour records that give a role but no rate."""
+
+    rates: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("rates")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        for role, rate in v.items():
+            if rate < 0:
+                raise ValueError(f"rate for {role!r} cannot be negative")
+        return v
+
+
 class Config(_Strict):
     """The whole ``unitcost.yaml``."""
 
     currency: str = "USD"
     prices: PricesConfig = Field(default_factory=PricesConfig)
     dimensions: DimensionsConfig = Field(default_factory=DimensionsConfig)
+    people: PeopleConfig = Field(default_factory=PeopleConfig)
 
     @field_validator("currency")
     @classmethod

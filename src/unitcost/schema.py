@@ -318,7 +318,32 @@ BILL_LINES = Table(
     key="row_hash",
 )
 
-TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS, BILL_LINES)
+OPS_HOURS = Table(
+    "ops_hours",
+    (
+        Column("date", "DATE", "Day the work was done.", required=True),
+        Column(
+            "activity",
+            "VARCHAR",
+            "What the time went to: on-call, incident, release, evaluation, prompt-tuning, ...",
+            required=True,
+        ),
+        Column("hours", "DOUBLE", "Hours spent.", required=True, unit="h"),
+        Column(
+            "hourly_rate_usd", "DOUBLE", "Loaded hourly cost; when empty, the role's rate from config.", unit="USD/h"
+        ),
+        Column("role", "VARCHAR", "Role of the person (looked up in people.rates when no hourly rate is given)."),
+        Column("person", "VARCHAR", "Who did the work (optional)."),
+        Column("feature", "VARCHAR", "Feature the work was for, if any (else shared)."),
+        Column("tenant", "VARCHAR", "Tenant the work was for, if any (else shared)."),
+        Column("release", "VARCHAR", "Release the work belongs to, if any."),
+        Column("attributes", "JSON", "Anything else, as a JSON object."),
+        Column("row_hash", "VARCHAR", "Stable hash of the record: re-ingesting the same file never double counts."),
+    ),
+    key="row_hash",
+)
+
+TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS, BILL_LINES, OPS_HOURS)
 
 #: Columns computed by unitcost, never read from input files.
 INTERNAL_COLUMNS = ("unit_id", "row_id")
