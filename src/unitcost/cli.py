@@ -30,6 +30,9 @@ app = typer.Typer(
 
 
 # Piped output gets a readable width instead of rich's 80-column fallback.
+layers_app = typer.Typer(help="The cost-stack layers bill lines belong to.", no_args_is_help=True)
+app.add_typer(layers_app, name="layers")
+
 console = Console(width=None if Console().is_terminal else 140)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,6 +144,28 @@ def sources(limit: Annotated[int, typer.Option(help="How many files to show, new
         name = Path(r[3]).name
         t.add_row(f"{r[0]:%Y-%m-%d %H:%M:%S}", r[1], r[2], name, r[4][:12], *(f"{int(v or 0):,}" for v in r[5:]))
     console.print(t)
+
+
+@layers_app.command("explain")
+@handle_errors
+def layers_explain() -> None:
+    """Which rule put which bill lines in which layer, and what fell to `other`."""
+    from rich.table import Table
+
+    from unitcost.ledger.layers import explain_layers
+
+    with _workspace() as ws:
+        hits = explain_layers(ws.store, ws.config)
+        column = ws.config.layers.cost_column
+    t = Table(title=f"Bill lines by layer and rule ({column})", title_justify="left")
+    for col in ("layer", "rule", "lines", "cost", "currency"):
+        t.add_column(col, justify="right" if col in ("lines", "cost") else "left")
+    for h in hits:
+        style = "yellow" if h.layer == "other" else None
+        t.add_row(h.layer, h.rule, f"{h.lines:,}", f"{h.cost:,.2f}", h.currency or "—", style=style)
+    console.print(t)
+    if not hits:
+        console.print("No bill lines yet: load a FOCUS export with `unitcost ingest focus FILE`.")
 
 
 @app.command()

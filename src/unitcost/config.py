@@ -10,7 +10,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -146,6 +146,64 @@ class PeopleConfig(_Strict):
         return v
 
 
+LAYERS = (
+    "model_api",
+    "gpu_compute",
+    "storage",
+    "retrieval",
+    "networking",
+    "orchestration",
+    "observability",
+    "people",
+    "other",
+)
+#: bill columns a layer rule can match (FOCUS names); ``Tags.<key>`` matches one tag
+RULE_FIELDS = (
+    "ServiceCategory",
+    "ServiceSubcategory",
+    "ServiceName",
+    "ProviderName",
+    "SkuId",
+    "SkuMeter",
+    "ResourceId",
+    "ResourceType",
+    "ChargeDescription",
+)
+
+
+class LayerRule(_Strict):
+    """Bill lines matching every condition go to ``layer``; ``re:`` starts a (case-insensitive) regex."""
+
+    layer: str
+    name: str | None = None
+    match: dict[str, str]
+
+    @field_validator("layer")
+    @classmethod
+    def _known_layer(cls, v: str) -> str:
+        if v not in LAYERS:
+            raise ValueError(f"unknown layer {v!r}; layers: {', '.join(LAYERS)}")
+        return v
+
+    @field_validator("match")
+    @classmethod
+    def _known_fields(cls, v: dict[str, str]) -> dict[str, str]:
+        if not v:
+            raise ValueError("a rule needs at least one condition")
+        for key in v:
+            if key not in RULE_FIELDS and not key.startswith("Tags."):
+                raise ValueError(f"cannot match on {key!r}; use one of {', '.join(RULE_FIELDS)} or Tags.<key>")
+        return v
+
+
+class LayersConfig(_Strict):
+    """How bill lines map to cost-stack layers: your rules first, then the shipped defaults."""
+
+    cost_column: Literal["EffectiveCost", "BilledCost"] = "EffectiveCost"
+    rules: list[LayerRule] = Field(default_factory=list)
+    use_default_rules: bool = True
+
+
 class Config(_Strict):
     """The whole ``unitcost.yaml``."""
 
@@ -153,6 +211,7 @@ class Config(_Strict):
     prices: PricesConfig = Field(default_factory=PricesConfig)
     dimensions: DimensionsConfig = Field(default_factory=DimensionsConfig)
     people: PeopleConfig = Field(default_factory=PeopleConfig)
+    layers: LayersConfig = Field(default_factory=LayersConfig)
 
     @field_validator("currency")
     @classmethod
