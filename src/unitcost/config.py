@@ -204,6 +204,48 @@ class LayersConfig(_Strict):
     use_default_rules: bool = True
 
 
+DRIVERS = ("token_cost", "tokens", "requests", "gpu_seconds", "successful_outcomes", "even")
+
+
+class AllocationConfig(_Strict):
+    """How bill lines reach tenants, features and workflows.
+
+    ``tag_keys``: per dimension, the bill tags that name its key (a tagged line goes there
+    directly). ``drivers``: per layer, what untagged (shared) cost is split by.
+    """
+
+    tag_keys: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "tenant": ["tenant", "customer", "tenant_id"],
+            "feature": ["feature", "app", "application"],
+            "workflow": ["workflow"],
+        }
+    )
+    drivers: dict[str, str] = Field(
+        default_factory=lambda: {
+            "model_api": "token_cost",
+            "gpu_compute": "gpu_seconds",
+            "storage": "requests",
+            "retrieval": "requests",
+            "networking": "requests",
+            "orchestration": "requests",
+            "observability": "requests",
+            "people": "requests",
+            "other": "requests",
+        }
+    )
+
+    @field_validator("drivers")
+    @classmethod
+    def _known(cls, v: dict[str, str]) -> dict[str, str]:
+        for layer, driver in v.items():
+            if layer not in LAYERS:
+                raise ValueError(f"unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
+            if driver not in DRIVERS:
+                raise ValueError(f"unknown driver {driver!r} for {layer}; drivers: {', '.join(DRIVERS)}")
+        return v
+
+
 class Config(_Strict):
     """The whole ``unitcost.yaml``."""
 
@@ -212,6 +254,9 @@ class Config(_Strict):
     dimensions: DimensionsConfig = Field(default_factory=DimensionsConfig)
     people: PeopleConfig = Field(default_factory=PeopleConfig)
     layers: LayersConfig = Field(default_factory=LayersConfig)
+    allocation: AllocationConfig = Field(default_factory=AllocationConfig)
+    #: USD per one unit of each other currency on the bill, e.g. {EUR: 1.08}
+    currency_rates: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("currency")
     @classmethod

@@ -202,6 +202,7 @@ def _scan(
         cache_write_tokens=r.cache_write_tokens.sum().fill_null(0),
         output_tokens=r.output_tokens.sum().fill_null(0),
         reasoning_tokens=r.reasoning_tokens.sum().fill_null(0),
+        gpu_seconds=r.gpu_seconds.sum().fill_null(0),
         units_of_work=is_last.sum(),
         successful_outcomes=(is_last & r.success).sum(),
     )
@@ -228,6 +229,7 @@ def _scan(
         "input_tokens",
         "cache_read_tokens",
         "output_tokens",
+        "gpu_seconds",
         "units_of_work",
         "successful_outcomes",
     )

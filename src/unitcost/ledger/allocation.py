@@ -10,10 +10,11 @@ per event.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from typing import Any
 
 MICROS_PER_USD = 1_000_000
 
@@ -81,9 +82,7 @@ class Allocation:
         return sum(self.allocated.values()) + sum(self.unallocated.values())
 
 
-def allocate(
-    amounts: dict[Hashable, int], drivers: Iterable[tuple[Hashable, Hashable, int | float | Decimal]]
-) -> Allocation:
+def allocate(amounts: Mapping[Any, int], drivers: Iterable[tuple[Any, Any, int | float | Decimal]]) -> Allocation:
     """Allocate each group's amount (e.g. a layer's cost on one day) to keys by their driver.
 
     ``drivers`` holds (group, key, weight) rows, e.g. (day, tenant, tokens). A group with

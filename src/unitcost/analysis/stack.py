@@ -1,0 +1,197 @@
+"""The fully loaded cost stack: every dollar of the bill allocated to a key, exactly once.
+
+For one dimension (tenant, feature or workflow) and a period:
+
+1. Bill lines (``bill_lines``, FOCUS) in the period are classified into layers
+   (:mod:`unitcost.ledger.layers`) and converted to USD with ``currency_rates``; a
+   currency without a rate is an error, never summed blindly.
+2. A line tagged with the dimension (``allocation.tag_keys``) goes straight to that key.
+3. Untagged (shared) cost of each layer is split by the layer's driver
+   (``allocation.drivers``: token_cost, tokens, requests, gpu_seconds,
+   successful_outcomes or even) measured from usage in the same period. For
+   ``model_api``, each provider's billed amount is split by the price-computed cost of
+   that provider's requests: the bill is the source of truth for the total.
+4. Providers with no bill lines keep their telemetry-computed token cost (basis
+   ``telemetry``), so nothing is counted twice.
+
+All amounts are integer micro-dollars while allocating (largest remainder), so each
+layer's parts plus its unallocated remainder equal the layer's total exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from unitcost.analysis.economics import _check_dimensions, _drop, _scan
+from unitcost.config import Config
+from unitcost.errors import CurrencyError
+from unitcost.ingest.base import quote_ident, sql_literal
+from unitcost.ledger.allocation import allocate, from_micros, to_micros
+from unitcost.ledger.layers import classify_sql
+from unitcost.store import Store
+
+#: bill provider -> usage provider id (genai-prices ids), by regex over ProviderName / ServiceName
+_PROVIDER_SQL = """CASE
+  WHEN regexp_matches(lower(COALESCE(ServiceName, '')), 'bedrock') THEN 'aws'
+  WHEN regexp_matches(lower(COALESCE(ServiceName, '')), 'azure openai|cognitive') THEN 'azure'
+  WHEN regexp_matches(lower(COALESCE(ServiceName, '') || ' ' || COALESCE(ProviderName, '')), 'vertex|gemini')
+    THEN 'google'
+  WHEN regexp_matches(lower(COALESCE(ProviderName, '')), 'openai') THEN 'openai'
+  WHEN regexp_matches(lower(COALESCE(ProviderName, '')), 'anthropic') THEN 'anthropic'
+  ELSE lower(COALESCE(ProviderName, '')) END"""
+
+
+@dataclass(frozen=True)
+class StackRow:
+    """Cost of one layer allocated to one key, and how it got there."""
+
+    layer: str
+    key: str | None
+    cost_usd: Decimal
+    basis: str  # "bill: tag", "bill: <driver>", "telemetry"
+
+
+@dataclass
+class CostStack:
+    """The allocated stack for one dimension and period."""
+
+    dimension: str
+    rows: list[StackRow] = field(default_factory=list)
+    layer_totals_usd: dict[str, Decimal] = field(default_factory=dict)
+    unallocated_usd: dict[str, Decimal] = field(default_factory=dict)
+
+    def by_key(self) -> dict[str | None, dict[str, Decimal]]:
+        """Cost per key and layer."""
+        out: dict[str | None, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        for r in self.rows:
+            out[r.key][r.layer] += r.cost_usd
+        return {k: dict(v) for k, v in out.items()}
+
+    def total_usd(self) -> Decimal:
+        return sum(self.layer_totals_usd.values(), Decimal(0))
+
+
+def _bill(
+    store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None, by: str
+) -> list[tuple[Any, ...]]:
+    layer, _ = classify_sql(config)
+    tags = config.allocation.tag_keys.get(by, [])
+    tag = (
+        "COALESCE(" + ", ".join(f"json_extract_string(Tags, {sql_literal('$.' + t)})" for t in tags) + ")"
+        if tags
+        else "NULL"
+    )
+    where = []
+    if start is not None:
+        where.append(f"ChargePeriodStart >= TIMESTAMP '{start.isoformat(sep=' ')}'")
+    if end is not None:
+        where.append(f"ChargePeriodStart < TIMESTAMP '{end.isoformat(sep=' ')}'")
+    cost = quote_ident(config.layers.cost_column)
+    return store.sql(
+        f"""SELECT {layer} AS layer, {tag} AS tag, {_PROVIDER_SQL} AS provider, BillingCurrency,
+                   sum({cost}) AS amount, count(*) AS lines
+            FROM bill_lines {"WHERE " + " AND ".join(where) if where else ""} GROUP BY ALL"""
+    )
+
+
+def _usd_micros(amount: Decimal, currency: str, config: Config) -> int:
+    if currency == "USD":
+        return to_micros(amount)
+    rate = config.currency_rates.get(currency)
+    if rate is None:
+        raise CurrencyError(
+            f"bill lines in {currency} but no exchange rate: add `currency_rates: {{{currency}: <USD per "
+            f"{currency}>}}` to unitcost.yaml (amounts in different currencies are never added as they are)"
+        )
+    return to_micros(amount * Decimal(str(rate)))
+
+
+def cost_stack(
+    store: Store,
+    config: Config,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    by: str = "tenant",
+) -> CostStack:
+    """Allocate the bill (and telemetry-only token cost) of [start, end) to the keys of ``by``."""
+    _check_dimensions([by])
+    bill = _bill(store, config, start, end, by)
+    scan = _scan(store, config, start, end, [by])
+    try:
+        seg = scan.segments
+        usage = (
+            seg.group_by(key=seg[by], provider=seg.provider)
+            .aggregate(
+                token_cost=seg.cost_usd.sum().fill_null(0),
+                tokens=(seg.input_tokens + seg.output_tokens).sum(),
+                requests=seg.requests.sum(),
+                gpu_seconds=seg.gpu_seconds.sum(),
+                successful_outcomes=seg.successful_outcomes.sum(),
+            )
+            .to_pyarrow()
+            .to_pylist()
+        )
+    finally:
+        _drop(store, scan)
+    weights: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    by_provider: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for u in usage:
+        for driver in ("token_cost", "tokens", "requests", "gpu_seconds", "successful_outcomes"):
+            weights[driver][u["key"]] += Decimal(str(u[driver] or 0))
+        weights["even"][u["key"]] = Decimal(1)
+        by_provider[u["provider"]][u["key"]] += Decimal(str(u["token_cost"] or 0))
+
+    stack = CostStack(by)
+    totals: dict[str, int] = defaultdict(int)
+    direct: dict[tuple[str, str | None], int] = defaultdict(int)
+    shared: dict[str, int] = defaultdict(int)  # group: layer, or "model_api|<provider>"
+    billed_providers: set[str] = set()
+    for layer, tag, provider, currency, amount, _lines in bill:
+        micros = _usd_micros(Decimal(amount or 0), currency or "USD", config)
+        totals[layer] += micros
+        if layer == "model_api":
+            billed_providers.add(provider)
+        if tag is not None:
+            direct[(layer, tag)] += micros
+        else:
+            shared[f"model_api|{provider}" if layer == "model_api" else layer] += micros
+
+    drivers: list[tuple[str, str | None, Decimal]] = []
+    for group in shared:
+        if group.startswith("model_api|"):
+            provider = group.split("|", 1)[1]
+            source = by_provider.get(provider) or weights["token_cost"]
+        else:
+            source = weights[config.allocation.drivers.get(group, "requests")]
+        drivers += [(group, key, w) for key, w in source.items()]
+    result = allocate(shared, drivers)
+
+    rows: dict[tuple[str, str | None, str], int] = defaultdict(int)
+    for (layer, key), micros in direct.items():
+        rows[(layer, key, "bill: tag")] += micros
+    for (group_id, key_id), micros in result.allocated.items():
+        layer_name = str(group_id).split("|", 1)[0]
+        driver = "token_cost" if layer_name == "model_api" else config.allocation.drivers.get(layer_name, "requests")
+        rows[(layer_name, None if key_id is None else str(key_id), f"bill: {driver}")] += micros
+    unallocated: dict[str, int] = defaultdict(int)
+    for group_id, micros in result.unallocated.items():
+        unallocated[str(group_id).split("|", 1)[0]] += micros
+    # providers with no bill lines: their token cost stands, computed from telemetry and prices
+    for provider, keys in by_provider.items():
+        if provider in billed_providers:
+            continue
+        for key, cost in keys.items():
+            micros = to_micros(cost)
+            rows[("model_api", key, "telemetry")] += micros
+            totals["model_api"] += micros
+    stack.rows = [
+        StackRow(layer, key, from_micros(m), basis)
+        for (layer, key, basis), m in sorted(rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2]))
+    ]
+    stack.layer_totals_usd = {layer: from_micros(m) for layer, m in totals.items()}
+    stack.unallocated_usd = {layer: from_micros(m) for layer, m in unallocated.items() if m}
+    return stack

@@ -1,0 +1,151 @@
+"""The cost stack on a bill and usage small enough to check on paper.
+
+Usage (override prices: 1,000 input tokens cost $1): tenant A makes 3 OpenAI calls ($3) and one call
+to a provider with no bill lines, acme-ai ($2); tenant B makes 1 OpenAI call ($1). A used 30 GPU-seconds,
+B 10. Bill: OpenAI invoice $4.40 (telemetry says $4), GPU pool $100, vector DB $20 tagged tenant B,
+storage EUR 10 (rate 1.1 USD/EUR), tax $1.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import write_csv
+from unitcost.analysis.stack import cost_stack
+from unitcost.config import Config
+from unitcost.errors import CurrencyError
+from unitcost.ingest.focus import FILE_REQUIRED
+from unitcost.workspace import open_workspace
+
+CONFIG = Config.model_validate(
+    {
+        "prices": {
+            "overrides": [
+                {"provider": "openai", "model": "m1", "input_per_mtok": 1000, "output_per_mtok": 0},
+                {"provider": "acme-ai", "model": "m2", "input_per_mtok": 1000, "output_per_mtok": 0},
+            ]
+        },
+        "currency_rates": {"EUR": 1.1},
+    }
+)
+
+USAGE = [
+    ("a1", "A", "openai", "m1", 1000, 10),
+    ("a2", "A", "openai", "m1", 1000, 10),
+    ("a3", "A", "openai", "m1", 1000, 10),
+    ("a4", "A", "acme-ai", "m2", 2000, 0),
+    ("b1", "B", "openai", "m1", 1000, 10),
+]
+
+BILL = [
+    # ProviderName, ServiceCategory, ServiceName, cost, currency, tags
+    ("OpenAI", "AI and Machine Learning", "OpenAI API", "4.40", "USD", None),
+    ("Acme Cloud", "Compute", "GPU inference pool", "100", "USD", None),
+    ("Pinecone", "Databases", "Pinecone vector index", "20", "USD", {"tenant": "B"}),
+    ("Acme Cloud", "Storage", "Object storage", "10", "EUR", None),
+    ("Acme Cloud", "Other", "Tax", "1.00", "USD", None),
+]
+
+
+def _line(provider: str, category: str, service: str, cost: str, currency: str, tags: dict | None) -> dict:  # type: ignore[type-arg]
+    row: dict[str, object] = {c: "x" for c in FILE_REQUIRED}
+    row |= {
+        "BilledCost": cost,
+        "EffectiveCost": cost,
+        "ListCost": cost,
+        "ContractedCost": cost,
+        "BillingCurrency": currency,
+        "BillingPeriodStart": "2026-10-01T00:00:00Z",
+        "BillingPeriodEnd": "2026-11-01T00:00:00Z",
+        "ChargePeriodStart": "2026-10-01T00:00:00Z",
+        "ChargePeriodEnd": "2026-10-02T00:00:00Z",
+        "ChargeCategory": "Usage",
+        "ChargeClass": "",
+        "PricingQuantity": "1",
+        "ProviderName": provider,
+        "ServiceCategory": category,
+        "ServiceName": service,
+        "ChargeDescription": service,
+        "Tags": json.dumps(tags) if tags else "",
+    }
+    return row
+
+
+def _workspace(tmp_path: Path, config: Config):  # type: ignore[no-untyped-def]
+    ws = open_workspace(tmp_path / "w.duckdb", config)
+    usage = [
+        {
+            "request_id": rid,
+            "ts": "2026-10-01T12:00:00Z",
+            "tenant": tenant,
+            "provider": provider,
+            "model": model,
+            "input_tokens": tokens,
+            "output_tokens": 0,
+            "gpu_seconds": gpu,
+            "status": "ok",
+        }
+        for rid, tenant, provider, model, tokens, gpu in USAGE
+    ]
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
+    [res] = ws.ingest("focus", [write_csv(tmp_path / "bill.csv", [_line(*b) for b in BILL])])
+    assert res.rows_landed == len(BILL), res.first_problem
+    return ws
+
+
+def test_stack_by_hand(tmp_path: Path) -> None:
+    with _workspace(tmp_path, CONFIG) as ws:
+        stack = cost_stack(ws.store, ws.config, by="tenant")
+    got = stack.by_key()
+    assert got["A"] == {
+        "model_api": Decimal("3.30") + Decimal("2"),  # 3/4 of the OpenAI invoice + acme-ai from telemetry
+        "gpu_compute": Decimal("75"),  # 30 of 40 GPU-seconds
+        "storage": Decimal("8.8"),  # 4 of 5 requests of EUR 10 x 1.1
+        "other": Decimal("0.8"),
+    }
+    assert got["B"] == {
+        "model_api": Decimal("1.10"),
+        "gpu_compute": Decimal("25"),
+        "retrieval": Decimal("20"),  # tagged: straight to B
+        "storage": Decimal("2.2"),
+        "other": Decimal("0.2"),
+    }
+    assert stack.layer_totals_usd == {
+        "model_api": Decimal("6.40"),
+        "gpu_compute": Decimal("100"),
+        "retrieval": Decimal("20"),
+        "storage": Decimal("11"),
+        "other": Decimal("1"),
+    }
+    assert stack.unallocated_usd == {}
+    bases = {(r.key, r.layer, r.basis) for r in stack.rows}
+    assert ("A", "model_api", "telemetry") in bases and ("B", "retrieval", "bill: tag") in bases
+
+
+def test_every_layer_adds_up_to_its_total(tmp_path: Path) -> None:
+    with _workspace(tmp_path, CONFIG) as ws:
+        stack = cost_stack(ws.store, ws.config, by="tenant")
+    for layer, total in stack.layer_totals_usd.items():
+        allocated = sum((r.cost_usd for r in stack.rows if r.layer == layer), Decimal(0))
+        assert allocated + stack.unallocated_usd.get(layer, Decimal(0)) == total
+
+
+def test_a_layer_without_driver_stays_unallocated(tmp_path: Path) -> None:
+    config = CONFIG.model_copy(deep=True)
+    config.allocation.drivers["gpu_compute"] = "successful_outcomes"
+    with _workspace(tmp_path, config) as ws:
+        ws.store.raw.execute("UPDATE usage SET status = 'error'")  # no unit of work succeeds
+        stack = cost_stack(ws.store, ws.config, by="tenant")
+    assert stack.unallocated_usd == {"gpu_compute": Decimal("100")}
+    assert all(r.layer != "gpu_compute" for r in stack.rows)
+
+
+def test_a_currency_without_rate_is_an_error(tmp_path: Path) -> None:
+    config = CONFIG.model_copy(deep=True)
+    config.currency_rates = {}
+    with _workspace(tmp_path, config) as ws, pytest.raises(CurrencyError, match="EUR"):
+        cost_stack(ws.store, ws.config, by="tenant")
