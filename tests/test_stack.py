@@ -149,3 +149,40 @@ def test_a_currency_without_rate_is_an_error(tmp_path: Path) -> None:
     config.currency_rates = {}
     with _workspace(tmp_path, config) as ws, pytest.raises(CurrencyError, match="EUR"):
         cost_stack(ws.store, ws.config, by="tenant")
+
+
+def test_stack_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from unitcost.cli import app
+
+    with _workspace(tmp_path, CONFIG):
+        pass
+    (tmp_path / "unitcost.yaml").write_text(yaml.safe_dump(CONFIG.model_dump(by_alias=True, mode="json")))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["--db", str(tmp_path / "w.duckdb"), "stack", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["total_cost_usd"] == pytest.approx(6.40 + 100 + 20 + 11 + 1)
+    assert sum(r["cost_usd"] for r in doc["rows"]) == pytest.approx(doc["total_cost_usd"])
+    res = runner.invoke(app, ["--db", str(tmp_path / "w.duckdb"), "stack"])
+    assert res.exit_code == 0 and "gpu_compute" in res.output and "$75.00" in res.output
+
+
+def test_people_time_joins_the_stack(tmp_path: Path) -> None:
+    config = CONFIG.model_copy(deep=True)
+    config.people.rates = {"sre": 100}
+    ops = [
+        {"date": "2026-10-01", "activity": "on-call", "hours": 2, "role": "sre"},  # shared: split by requests 4:1
+        {"date": "2026-10-01", "activity": "prompt-tuning", "hours": 1, "role": "sre", "tenant": "B"},  # direct
+        {"date": "2026-11-01", "activity": "release", "hours": 5, "role": "sre"},  # outside the period
+    ]
+    with _workspace(tmp_path, config) as ws:
+        ws.ingest("ops", [write_csv(tmp_path / "ops.csv", ops)])
+        stack = cost_stack(ws.store, ws.config, end=__import__("datetime").datetime(2026, 11, 1), by="tenant")
+    got = stack.by_key()
+    assert got["A"]["people"] == Decimal("160")
+    assert got["B"]["people"] == Decimal("40") + Decimal("100")
+    assert stack.layer_totals_usd["people"] == Decimal("300")

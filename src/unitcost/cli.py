@@ -170,6 +170,28 @@ def layers_explain() -> None:
 
 @app.command()
 @handle_errors
+def stack(
+    from_: Annotated[str | None, typer.Option("--from", help="Start: date or timestamp, UTC.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End: a date includes that whole day.")] = None,
+    by: Annotated[str, typer.Option(help="tenant, feature or workflow (any dimension).")] = "tenant",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    top: Annotated[int, typer.Option(help="Keys to show in the terminal (0 = all).")] = 15,
+) -> None:
+    """The whole stack: the bill (and unbilled token cost) allocated to each key, layer by layer."""
+    from unitcost.analysis.stack import cost_stack
+    from unitcost.report.terminal import render_stack
+
+    with _workspace() as ws:
+        lo, hi = ws._range(from_, to)
+        result = cost_stack(ws.store, ws.config, lo, hi, by)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        render_stack(console, result, top=top or None)
+
+
+@app.command()
+@handle_errors
 def report(
     from_: Annotated[str | None, typer.Option("--from", help="Start: date or timestamp, UTC.")] = None,
     to: Annotated[str | None, typer.Option("--to", help="End: a date includes that whole day.")] = None,

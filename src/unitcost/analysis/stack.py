@@ -32,6 +32,7 @@ from unitcost.errors import CurrencyError
 from unitcost.ingest.base import quote_ident, sql_literal
 from unitcost.ledger.allocation import allocate, from_micros, to_micros
 from unitcost.ledger.layers import classify_sql
+from unitcost.ledger.people import people_costs
 from unitcost.store import Store
 
 #: bill provider -> usage provider id (genai-prices ids), by regex over ProviderName / ServiceName
@@ -74,6 +75,19 @@ class CostStack:
     def total_usd(self) -> Decimal:
         return sum(self.layer_totals_usd.values(), Decimal(0))
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON document: layer totals, unallocated, and per key the cost of each layer."""
+        return {
+            "dimension": self.dimension,
+            "currency": "USD",
+            "total_cost_usd": float(self.total_usd()),
+            "layers": {k: float(v) for k, v in sorted(self.layer_totals_usd.items())},
+            "unallocated_usd": {k: float(v) for k, v in sorted(self.unallocated_usd.items())},
+            "rows": [
+                {"layer": r.layer, "key": r.key, "cost_usd": float(r.cost_usd), "basis": r.basis} for r in self.rows
+            ],
+        }
+
 
 def _bill(
     store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None, by: str
@@ -96,6 +110,20 @@ def _bill(
                    sum({cost}) AS amount, count(*) AS lines
             FROM bill_lines {"WHERE " + " AND ".join(where) if where else ""} GROUP BY ALL"""
     )
+
+
+def _people(
+    store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None, by: str
+) -> list[tuple[str | None, Decimal]]:
+    """Labour cost per key of ``by`` (None: not for one key); hours without a rate are left out."""
+    # labour records are daily: a day counts when the period starts on or before it and ends after its start
+    end_day = None if end is None else end.date() + (dt.timedelta(0) if end.time() == dt.time() else dt.timedelta(1))
+    rows = people_costs(store, config, start.date() if start else None, end_day)
+    column = by if by in ("feature", "tenant") else None
+    out: dict[str | None, Decimal] = defaultdict(Decimal)
+    for r in rows.to_pylist():
+        out[r[column] if column else None] += Decimal(str(r["cost_usd"]))
+    return [(k, v) for k, v in out.items() if v]
 
 
 def _usd_micros(amount: Decimal, currency: str, config: Config) -> int:
@@ -159,6 +187,15 @@ def cost_stack(
             direct[(layer, tag)] += micros
         else:
             shared[f"model_api|{provider}" if layer == "model_api" else layer] += micros
+
+    # people: labour records priced by rate or role; those naming a key of `by` go straight to it
+    for key, cost in _people(store, config, start, end, by):
+        micros = to_micros(cost)
+        totals["people"] += micros
+        if key is not None:
+            direct[("people", key)] += micros
+        else:
+            shared["people"] += micros
 
     drivers: list[tuple[str, str | None, Decimal]] = []
     for group in shared:

@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from unitcost.analysis import BreakdownRow, CostReport
+from unitcost.analysis.stack import CostStack
+from unitcost.config import LAYERS
 from unitcost.ingest import IngestResult
 
 
@@ -155,3 +157,33 @@ def render_report(console: Console, report: CostReport, top: int | None = 10) ->
         )
     for dim, rows in report.breakdown.items():
         console.print(breakdown_table(dim, rows, report.total_cost_usd, top))
+
+
+def render_stack(console: Console, stack: CostStack, top: int | None = 15) -> None:
+    """The stack per key: one column per layer, biggest total first; totals and unallocated below."""
+    per_key = stack.by_key()
+    layers = [layer for layer in LAYERS if layer in stack.layer_totals_usd]
+    ranked = sorted(per_key.items(), key=lambda kv: -sum(kv[1].values()))
+    shown = ranked[:top] if top else ranked
+    t = Table(title=f"Fully loaded cost by {stack.dimension} (USD)", title_justify="left")
+    t.add_column(stack.dimension, no_wrap=True)
+    for layer in layers:
+        t.add_column(layer, justify="right")
+    t.add_column("total", justify="right", style="bold")
+    for key, by_layer in shown:
+        cells = [usd(float(by_layer.get(layer, 0))) for layer in layers]
+        t.add_row(str(key) if key is not None else "(untagged)", *cells, usd(float(sum(by_layer.values()))))
+    if stack.unallocated_usd:
+        t.add_row(
+            "[yellow]unallocated[/yellow]",
+            *[usd(float(stack.unallocated_usd.get(layer, 0))) for layer in layers],
+            usd(float(sum(stack.unallocated_usd.values()))),
+        )
+    t.add_row(
+        "[bold]total[/bold]",
+        *[usd(float(stack.layer_totals_usd[layer])) for layer in layers],
+        usd(float(stack.total_usd())),
+    )
+    console.print(t)
+    if not stack.layer_totals_usd:
+        console.print("Nothing to allocate: no usage or bill lines in the period.")
