@@ -186,3 +186,45 @@ def test_people_time_joins_the_stack(tmp_path: Path) -> None:
     assert got["A"]["people"] == Decimal("160")
     assert got["B"]["people"] == Decimal("40") + Decimal("100")
     assert stack.layer_totals_usd["people"] == Decimal("300")
+
+
+def test_gpu_pool_idle_is_reported_apart_or_shared(tmp_path: Path) -> None:
+    """The $100 GPU line is tagged pool: gpu-a, a pool of 2 GPUs; the period is 12 hours, so 24 GPU-hours of
+    capacity, of which the requests used 40 GPU-seconds: the busy share is (40/3600)/24 of $100, the rest idle.
+    """
+    import datetime as dt
+
+    bill = [_line(*b) for b in BILL]
+    bill[1]["Tags"] = json.dumps({"pool": "gpu-a"})
+    config = CONFIG.model_copy(deep=True)
+    config.pools = [__import__("unitcost.config", fromlist=["PoolConfig"]).PoolConfig(name="gpu-a", gpus=2)]
+    with open_workspace(tmp_path / "w.duckdb", config) as ws:
+        usage = [
+            {
+                "request_id": rid,
+                "ts": "2026-10-01T11:00:00Z",
+                "tenant": t,
+                "provider": pr,
+                "model": m,
+                "input_tokens": tok,
+                "gpu_seconds": gpu,
+                "serving": "gpu-a" if gpu else "api",
+                "status": "ok",
+            }
+            for rid, t, pr, m, tok, gpu in USAGE
+        ]
+        ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
+        ws.ingest("focus", [write_csv(tmp_path / "bill.csv", bill)])
+        start, end = dt.datetime(2026, 10, 1), dt.datetime(2026, 10, 1, 12)
+        stack = cost_stack(ws.store, ws.config, start, end, by="tenant")
+        config.share_idle = True
+        shared = cost_stack(ws.store, config, start, end, by="tenant")
+    busy = Decimal(100) * Decimal(40) / Decimal(3600) / Decimal(24)
+    got = stack.by_key()
+    assert got["A"]["gpu_compute"] + got["B"]["gpu_compute"] == pytest.approx(busy, abs=Decimal("0.000002"))
+    assert got["A"]["gpu_compute"] == pytest.approx(busy * 3 / 4, abs=Decimal("0.000002"))
+    assert stack.idle_usd["gpu-a"] == pytest.approx(Decimal(100) - busy, abs=Decimal("0.000002"))
+    gpu_rows = sum(r.cost_usd for r in stack.rows if r.layer == "gpu_compute")
+    assert gpu_rows + stack.idle_usd["gpu-a"] == stack.layer_totals_usd["gpu_compute"] == Decimal(100)
+    assert shared.idle_usd == {}
+    assert shared.by_key()["A"]["gpu_compute"] == Decimal(75)  # idle shared by GPU-seconds, 30:10

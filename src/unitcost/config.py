@@ -246,6 +246,23 @@ class AllocationConfig(_Strict):
         return v
 
 
+class PoolConfig(_Strict):
+    """A self-hosted GPU pool: requests with ``serving`` equal to ``name`` run on it.
+
+    Its cost is the bill's ``gpu_compute`` lines tagged with ``bill_tags`` (default
+    ``{pool: <name>}``), or ``gpus x hours x hourly_usd_per_gpu`` when the bill has none.
+    ``gpus`` also gives the capacity, so the unused part is reported as idle.
+    """
+
+    name: str
+    gpus: int | None = Field(default=None, gt=0)
+    hourly_usd_per_gpu: float | None = Field(default=None, ge=0)
+    bill_tags: dict[str, str] = Field(default_factory=dict)
+
+    def tags(self) -> dict[str, str]:
+        return self.bill_tags or {"pool": self.name}
+
+
 class Config(_Strict):
     """The whole ``unitcost.yaml``."""
 
@@ -255,6 +272,9 @@ class Config(_Strict):
     people: PeopleConfig = Field(default_factory=PeopleConfig)
     layers: LayersConfig = Field(default_factory=LayersConfig)
     allocation: AllocationConfig = Field(default_factory=AllocationConfig)
+    pools: list[PoolConfig] = Field(default_factory=list)
+    #: share GPU pools' idle cost over their users (by GPU-seconds) instead of reporting it apart
+    share_idle: bool = False
     #: USD per one unit of each other currency on the bill, e.g. {EUR: 1.08}
     currency_rates: dict[str, float] = Field(default_factory=dict)
 

@@ -189,6 +189,7 @@ def _scan(
     keys_cols |= {
         "provider": r.provider,
         "model": r.model,
+        "serving": r.serving,
         "epoch": seg.epoch(r.ts),
         "bracket": seg.bracket(r.input_tokens.fill_null(0)),
         "success": r.success,

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from unitcost.analysis.economics import _check_dimensions, _drop, _scan
+from unitcost.analysis.economics import _check_dimensions, _drop, _Scan, _scan
 from unitcost.config import Config
 from unitcost.errors import CurrencyError
 from unitcost.ingest.base import quote_ident, sql_literal
-from unitcost.ledger.allocation import allocate, from_micros, to_micros
+from unitcost.ledger.allocation import allocate, from_micros, split_exact, to_micros
 from unitcost.ledger.layers import classify_sql
 from unitcost.ledger.people import people_costs
 from unitcost.store import Store
@@ -64,6 +64,10 @@ class CostStack:
     rows: list[StackRow] = field(default_factory=list)
     layer_totals_usd: dict[str, Decimal] = field(default_factory=dict)
     unallocated_usd: dict[str, Decimal] = field(default_factory=dict)
+    #: per GPU pool: cost of its unused capacity, reported apart unless ``share_idle``
+    idle_usd: dict[str, Decimal] = field(default_factory=dict)
+    #: per GPU pool: GPU-hours used by requests and GPU-hours available
+    pool_hours: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     def by_key(self) -> dict[str | None, dict[str, Decimal]]:
         """Cost per key and layer."""
@@ -83,6 +87,7 @@ class CostStack:
             "total_cost_usd": float(self.total_usd()),
             "layers": {k: float(v) for k, v in sorted(self.layer_totals_usd.items())},
             "unallocated_usd": {k: float(v) for k, v in sorted(self.unallocated_usd.items())},
+            "idle_usd": {k: float(v) for k, v in sorted(self.idle_usd.items())},
             "rows": [
                 {"layer": r.layer, "key": r.key, "cost_usd": float(r.cost_usd), "basis": r.basis} for r in self.rows
             ],
@@ -105,10 +110,25 @@ def _bill(
     if end is not None:
         where.append(f"ChargePeriodStart < TIMESTAMP '{end.isoformat(sep=' ')}'")
     cost = quote_ident(config.layers.cost_column)
+    pool_whens = [
+        " AND ".join(
+            f"json_extract_string(Tags, {sql_literal('$.' + k)}) = {sql_literal(v)}" for k, v in p.tags().items()
+        )
+        for p in config.pools
+    ]
+    pool = (
+        "CASE "
+        + " ".join(f"WHEN {w} THEN {sql_literal(p.name)}" for w, p in zip(pool_whens, config.pools, strict=True))
+        + " END"
+        if config.pools
+        else "NULL"
+    )
     return store.sql(
-        f"""SELECT {layer} AS layer, {tag} AS tag, {_PROVIDER_SQL} AS provider, BillingCurrency,
-                   sum({cost}) AS amount, count(*) AS lines
-            FROM bill_lines {"WHERE " + " AND ".join(where) if where else ""} GROUP BY ALL"""
+        f"""SELECT layer, tag, provider, currency, sum(amount), count(*), pool FROM (
+              SELECT {layer} AS layer, {tag} AS tag, {_PROVIDER_SQL} AS provider, BillingCurrency AS currency,
+                     {cost} AS amount, CASE WHEN {layer} = 'gpu_compute' THEN {pool} END AS pool
+              FROM bill_lines {"WHERE " + " AND ".join(where) if where else ""})
+            GROUP BY layer, tag, provider, currency, pool"""
     )
 
 
@@ -147,46 +167,89 @@ def cost_stack(
 ) -> CostStack:
     """Allocate the bill (and telemetry-only token cost) of [start, end) to the keys of ``by``."""
     _check_dimensions([by])
-    bill = _bill(store, config, start, end, by)
     scan = _scan(store, config, start, end, [by])
     try:
-        seg = scan.segments
-        usage = (
-            seg.group_by(key=seg[by], provider=seg.provider)
-            .aggregate(
-                token_cost=seg.cost_usd.sum().fill_null(0),
-                tokens=(seg.input_tokens + seg.output_tokens).sum(),
-                requests=seg.requests.sum(),
-                gpu_seconds=seg.gpu_seconds.sum(),
-                successful_outcomes=seg.successful_outcomes.sum(),
-            )
-            .to_pyarrow()
-            .to_pylist()
-        )
+        return stack_from_scan(store, config, scan, start, end, by)
     finally:
         _drop(store, scan)
+
+
+def _period_hours(scan: _Scan, start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    lo = start or scan.first_ts
+    hi = end or (scan.last_ts + dt.timedelta(microseconds=1) if scan.last_ts else None)
+    return (hi - lo).total_seconds() / 3600 if lo is not None and hi is not None else None
+
+
+def stack_from_scan(
+    store: Store, config: Config, scan: _Scan, start: dt.datetime | None, end: dt.datetime | None, by: str
+) -> CostStack:
+    """The stack for ``by`` from a report scan whose segments carry the column ``by``."""
+    bill = _bill(store, config, start, end, by)
+    seg = scan.segments
+    usage = (
+        seg.group_by(key=seg[by], provider=seg.provider, serving=seg.serving)
+        .aggregate(
+            token_cost=seg.cost_usd.sum().fill_null(0),
+            tokens=(seg.input_tokens + seg.output_tokens).sum(),
+            requests=seg.requests.sum(),
+            gpu_seconds=seg.gpu_seconds.sum(),
+            successful_outcomes=seg.successful_outcomes.sum(),
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
     weights: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_provider: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    by_pool: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for u in usage:
         for driver in ("token_cost", "tokens", "requests", "gpu_seconds", "successful_outcomes"):
             weights[driver][u["key"]] += Decimal(str(u[driver] or 0))
         weights["even"][u["key"]] = Decimal(1)
         by_provider[u["provider"]][u["key"]] += Decimal(str(u["token_cost"] or 0))
+        if u["serving"]:
+            by_pool[u["serving"]][u["key"]] += Decimal(str(u["gpu_seconds"] or 0))
 
     stack = CostStack(by)
     totals: dict[str, int] = defaultdict(int)
     direct: dict[tuple[str, str | None], int] = defaultdict(int)
-    shared: dict[str, int] = defaultdict(int)  # group: layer, or "model_api|<provider>"
+    shared: dict[str, int] = defaultdict(int)  # group: layer, "model_api|<provider>" or "pool|<name>"
+    pool_cost: dict[str, int] = defaultdict(int)
     billed_providers: set[str] = set()
-    for layer, tag, provider, currency, amount, _lines in bill:
+    for layer, tag, provider, currency, amount, _lines, pool in bill:
         micros = _usd_micros(Decimal(amount or 0), currency or "USD", config)
         totals[layer] += micros
         if layer == "model_api":
             billed_providers.add(provider)
-        if tag is not None:
+        if pool is not None:
+            pool_cost[pool] += micros
+        elif tag is not None:
             direct[(layer, tag)] += micros
         else:
             shared[f"model_api|{provider}" if layer == "model_api" else layer] += micros
+
+    # GPU pools: busy capacity goes to the pool's users by GPU-seconds; idle capacity is reported apart
+    hours = _period_hours(scan, start, end)
+    idle: dict[str, int] = {}
+    for p in config.pools:
+        pool_micros = pool_cost.get(p.name, 0)
+        if not pool_micros and p.gpus and p.hourly_usd_per_gpu is not None and hours:
+            pool_micros = to_micros(Decimal(str(p.gpus * hours * p.hourly_usd_per_gpu)))
+            totals["gpu_compute"] += pool_micros
+        used_h = float(sum(by_pool.get(p.name, {}).values())) / 3600
+        capacity_h = p.gpus * hours if p.gpus and hours else None
+        stack.pool_hours[p.name] = (used_h, capacity_h)
+        if not pool_micros:
+            continue
+        busy, spare = pool_micros, 0
+        if capacity_h is not None:
+            used = min(Decimal(str(used_h)), Decimal(str(capacity_h)))
+            parts = split_exact(pool_micros, [used, Decimal(str(capacity_h)) - used])
+            busy, spare = (parts[0], parts[1]) if parts else (0, pool_micros)
+        if config.share_idle:
+            busy, spare = busy + spare, 0
+        shared[f"pool|{p.name}"] += busy
+        if spare:
+            idle[p.name] = spare
 
     # people: labour records priced by rate or role; those naming a key of `by` go straight to it
     for key, cost in _people(store, config, start, end, by):
@@ -200,8 +263,9 @@ def cost_stack(
     drivers: list[tuple[str, str | None, Decimal]] = []
     for group in shared:
         if group.startswith("model_api|"):
-            provider = group.split("|", 1)[1]
-            source = by_provider.get(provider) or weights["token_cost"]
+            source = by_provider.get(group.split("|", 1)[1]) or weights["token_cost"]
+        elif group.startswith("pool|"):
+            source = by_pool.get(group.split("|", 1)[1], {})
         else:
             source = weights[config.allocation.drivers.get(group, "requests")]
         drivers += [(group, key, w) for key, w in source.items()]
@@ -211,12 +275,16 @@ def cost_stack(
     for (layer, key), micros in direct.items():
         rows[(layer, key, "bill: tag")] += micros
     for (group_id, key_id), micros in result.allocated.items():
-        layer_name = str(group_id).split("|", 1)[0]
-        driver = "token_cost" if layer_name == "model_api" else config.allocation.drivers.get(layer_name, "requests")
+        kind = str(group_id).split("|", 1)[0]
+        layer_name = "gpu_compute" if kind == "pool" else kind
+        driver = {"model_api": "token_cost", "pool": "gpu_seconds"}.get(kind) or config.allocation.drivers.get(
+            layer_name, "requests"
+        )
         rows[(layer_name, None if key_id is None else str(key_id), f"bill: {driver}")] += micros
     unallocated: dict[str, int] = defaultdict(int)
     for group_id, micros in result.unallocated.items():
-        unallocated[str(group_id).split("|", 1)[0]] += micros
+        kind = str(group_id).split("|", 1)[0]
+        unallocated["gpu_compute" if kind == "pool" else kind] += micros
     # providers with no bill lines: their token cost stands, computed from telemetry and prices
     for provider, keys in by_provider.items():
         if provider in billed_providers:
@@ -231,4 +299,5 @@ def cost_stack(
     ]
     stack.layer_totals_usd = {layer: from_micros(m) for layer, m in totals.items()}
     stack.unallocated_usd = {layer: from_micros(m) for layer, m in unallocated.items() if m}
+    stack.idle_usd = {pool: from_micros(m) for pool, m in idle.items()}
     return stack
