@@ -89,7 +89,7 @@ def test_report_json_contract(db: str) -> None:
 def test_report_terminal(db: str) -> None:
     res = runner.invoke(app, ["--db", db, "report", "--by", "tenant"])
     assert res.exit_code == 0, res.output
-    assert "Cost by tenant" in res.output and "acme" in res.output and "Cost per successful outcome" in res.output
+    assert "Cost by tenant" in res.output and "acme" in res.output and "cost per successful outcome" in res.output
 
 
 def test_db_from_environment(db: str, monkeypatch: pytest.MonkeyPatch) -> None:

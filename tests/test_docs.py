@@ -56,6 +56,8 @@ def test_json_doc_covers_report_fields(tmp_path: Path) -> None:
         doc = ws.report(by=["tenant"]).to_json()
     missing = [k for k in doc if f"`{k}" not in JSON_DOC]
     assert missing == []
+    row_keys = {f.name for f in __import__("dataclasses").fields(__import__("unitcost").BreakdownRow)}
+    assert [k for k in sorted(row_keys) if f"`{k}`" not in JSON_DOC] == []
 
 
 def test_readme_config_example_is_valid() -> None:

@@ -131,7 +131,8 @@ def test_every_layer_adds_up_to_its_total(tmp_path: Path) -> None:
         stack = cost_stack(ws.store, ws.config, by="tenant")
     for layer, total in stack.layer_totals_usd.items():
         allocated = sum((r.cost_usd for r in stack.rows if r.layer == layer), Decimal(0))
-        assert allocated + stack.unallocated_usd.get(layer, Decimal(0)) == total
+        idle = sum(stack.idle_usd.values(), Decimal(0)) if layer == "gpu_compute" else Decimal(0)
+        assert allocated + stack.unallocated_usd.get(layer, Decimal(0)) + idle == total
 
 
 def test_a_layer_without_driver_stays_unallocated(tmp_path: Path) -> None:
@@ -228,3 +229,22 @@ def test_gpu_pool_idle_is_reported_apart_or_shared(tmp_path: Path) -> None:
     assert gpu_rows + stack.idle_usd["gpu-a"] == stack.layer_totals_usd["gpu_compute"] == Decimal(100)
     assert shared.idle_usd == {}
     assert shared.by_key()["A"]["gpu_compute"] == Decimal(75)  # idle shared by GPU-seconds, 30:10
+
+
+def test_report_is_fully_loaded(tmp_path: Path) -> None:
+    with _workspace(tmp_path, CONFIG) as ws:
+        report = ws.report(by=["tenant"])
+        plain = ws.report()
+    full = 6.40 + 100 + 20 + 11 + 1
+    assert report.total_cost_usd == pytest.approx(full)
+    assert plain.total_cost_usd == pytest.approx(full)  # the same totals without a breakdown
+    assert report.token_cost_usd == pytest.approx(6)  # telemetry: A $3 + $2, B $1
+    assert report.layers == pytest.approx(
+        {"model_api": 6.4, "gpu_compute": 100, "retrieval": 20, "storage": 11, "other": 1}
+    )
+    rows = {r.key: r for r in report.breakdown["tenant"]}
+    assert rows["A"].cost_usd == pytest.approx(5)  # token cost stays token cost
+    assert rows["A"].fully_loaded_cost_usd == pytest.approx(5.30 + 75 + 8.8 + 0.8)
+    assert rows["B"].layers["retrieval"] == pytest.approx(20)
+    assert rows["A"].fully_loaded_cost_per_successful_outcome_usd == pytest.approx((5.30 + 75 + 8.8 + 0.8) / 4)
+    assert report.fully_loaded_cost_per_successful_outcome_usd == pytest.approx(full / 5)

@@ -29,7 +29,7 @@ How it runs (principle: aggregate on the engine, do the math on the aggregates):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import ibis
@@ -64,6 +64,10 @@ class BreakdownRow:
     output_tokens: int
     cached_share: float | None
     waste_usd: float
+    #: cost of every layer allocated to this key (model_api alone when there is no bill)
+    layers: dict[str, float] = field(default_factory=dict)
+    fully_loaded_cost_usd: float | None = None
+    fully_loaded_cost_per_successful_outcome_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,13 @@ class CostReport:
     waste_failed_units_usd: float
     waste_retries_usd: float
     breakdown: dict[str, list[BreakdownRow]] = field(default_factory=dict)
+    #: token cost computed from telemetry and prices (``total_cost_usd`` is the fully loaded cost)
+    token_cost_usd: float = 0.0
+    layers: dict[str, float] = field(default_factory=dict)
+    unallocated_usd: float = 0.0
+    idle_usd: float = 0.0
+    fully_loaded_cost_per_request_usd: float | None = None
+    fully_loaded_cost_per_successful_outcome_usd: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the stable JSON document (docs/json.md)."""
@@ -306,9 +317,11 @@ def cost_report(
                 .to_pylist()
             )
             breakdown[dim] = [_row(r) for r in rows]
+        token_cost = float(tot["cost_usd"] or 0)
+        layers, unallocated, idle = _stack_into(store, config, scan, start, end, by, breakdown, token_cost)
     finally:
         _drop(store, scan)
-    cost = float(tot["cost_usd"] or 0)
+    cost = token_cost
     priced = int(tot["requests"]) - int(tot["unpriced_requests"])
     waste_failed = float(tot["waste_failed_units_usd"] or 0)
     waste_retries = float(tot["waste_retries_usd"] or 0)
@@ -322,7 +335,15 @@ def cost_report(
         priced_requests=priced,
         units_of_work=int(tot["units_of_work"]),
         successful_outcomes=int(tot["successful_outcomes"]),
-        total_cost_usd=cost,
+        total_cost_usd=sum(layers.values()) + unallocated + idle,
+        token_cost_usd=cost,
+        layers=layers,
+        unallocated_usd=unallocated,
+        idle_usd=idle,
+        fully_loaded_cost_per_request_usd=_ratio(sum(layers.values()) + unallocated + idle, priced),
+        fully_loaded_cost_per_successful_outcome_usd=_ratio(
+            sum(layers.values()) + unallocated + idle, int(tot["successful_outcomes"])
+        ),
         cost_per_request_usd=_ratio(cost, priced),
         cost_per_1k_tokens_usd=_ratio(cost * 1000, int(tot["input_tokens"]) + int(tot["output_tokens"])),
         cost_per_successful_outcome_usd=_ratio(cost, int(tot["successful_outcomes"])),
@@ -346,6 +367,84 @@ def cost_report(
         waste_failed_units_usd=waste_failed,
         waste_retries_usd=waste_retries,
         breakdown=breakdown,
+    )
+
+
+def _stack_into(
+    store: Store,
+    config: Config,
+    scan: _Scan,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    by: list[str],
+    breakdown: dict[str, list[BreakdownRow]],
+    token_cost: float,
+) -> tuple[dict[str, float], float, float]:
+    """Fill the breakdown rows' layers; return the layer totals, unallocated and idle (USD).
+
+    Without bill lines, labour records or GPU pools the stack is the token cost alone.
+    """
+    from unitcost.analysis.stack import has_stack_inputs, stack_from_scan  # stack builds on this module
+
+    if not has_stack_inputs(store, config, start, end):
+        for dim, rows in breakdown.items():
+            breakdown[dim] = [
+                replace(
+                    r,
+                    layers={"model_api": r.cost_usd},
+                    fully_loaded_cost_usd=r.cost_usd,
+                    fully_loaded_cost_per_successful_outcome_usd=r.cost_per_successful_outcome_usd,
+                )
+                for r in rows
+            ]
+        return ({"model_api": token_cost} if token_cost else {}), 0.0, 0.0
+    totals = None
+    for dim in by:
+        stack = stack_from_scan(store, config, scan, start, end, dim)
+        totals = totals or stack
+        per_key = stack.by_key()
+        rows = []
+        for r in breakdown[dim]:
+            layers = {k: float(v) for k, v in sorted(per_key.pop(r.key, {}).items())}
+            full = sum(layers.values())
+            rows.append(
+                replace(
+                    r,
+                    layers=layers,
+                    fully_loaded_cost_usd=full,
+                    fully_loaded_cost_per_successful_outcome_usd=_ratio(full, r.successful_outcomes),
+                )
+            )
+        for key, by_layer in per_key.items():  # keys with bill or labour cost but no requests in the period
+            layers = {k: float(v) for k, v in sorted(by_layer.items())}
+            rows.append(_empty_row(key, layers))
+        breakdown[dim] = rows
+    if totals is None:
+        totals = stack_from_scan(store, config, scan, start, end, None)
+    return (
+        {k: float(v) for k, v in sorted(totals.layer_totals_usd.items())},
+        float(sum(totals.unallocated_usd.values())),
+        float(sum(totals.idle_usd.values())),
+    )
+
+
+def _empty_row(key: str | None, layers: dict[str, float]) -> BreakdownRow:
+    full = sum(layers.values())
+    return BreakdownRow(
+        key=key,
+        cost_usd=0.0,
+        requests=0,
+        unpriced_requests=0,
+        units_of_work=0,
+        successful_outcomes=0,
+        cost_per_request_usd=None,
+        cost_per_successful_outcome_usd=None,
+        input_tokens=0,
+        output_tokens=0,
+        cached_share=None,
+        waste_usd=0.0,
+        layers=layers,
+        fully_loaded_cost_usd=full,
     )
 
 

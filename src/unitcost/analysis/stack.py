@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import ibis
+
 from unitcost.analysis.economics import _check_dimensions, _drop, _Scan, _scan
 from unitcost.config import Config
 from unitcost.errors import CurrencyError
@@ -95,20 +97,15 @@ class CostStack:
 
 
 def _bill(
-    store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None, by: str
+    store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None, by: str | None
 ) -> list[tuple[Any, ...]]:
     layer, _ = classify_sql(config)
-    tags = config.allocation.tag_keys.get(by, [])
+    tags = config.allocation.tag_keys.get(by, []) if by else []
     tag = (
         "COALESCE(" + ", ".join(f"json_extract_string(Tags, {sql_literal('$.' + t)})" for t in tags) + ")"
         if tags
         else "NULL"
     )
-    where = []
-    if start is not None:
-        where.append(f"ChargePeriodStart >= TIMESTAMP '{start.isoformat(sep=' ')}'")
-    if end is not None:
-        where.append(f"ChargePeriodStart < TIMESTAMP '{end.isoformat(sep=' ')}'")
     cost = quote_ident(config.layers.cost_column)
     pool_whens = [
         " AND ".join(
@@ -127,13 +124,13 @@ def _bill(
         f"""SELECT layer, tag, provider, currency, sum(amount), count(*), pool FROM (
               SELECT {layer} AS layer, {tag} AS tag, {_PROVIDER_SQL} AS provider, BillingCurrency AS currency,
                      {cost} AS amount, CASE WHEN {layer} = 'gpu_compute' THEN {pool} END AS pool
-              FROM bill_lines {"WHERE " + " AND ".join(where) if where else ""})
+              FROM bill_lines {_bill_where(start, end)})
             GROUP BY layer, tag, provider, currency, pool"""
     )
 
 
 def _people(
-    store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None, by: str
+    store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None, by: str | None
 ) -> list[tuple[str | None, Decimal]]:
     """Labour cost per key of ``by`` (None: not for one key); hours without a rate are left out."""
     # labour records are daily: a day counts when the period starts on or before it and ends after its start
@@ -180,14 +177,33 @@ def _period_hours(scan: _Scan, start: dt.datetime | None, end: dt.datetime | Non
     return (hi - lo).total_seconds() / 3600 if lo is not None and hi is not None else None
 
 
+def has_stack_inputs(store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+    """True when the period has bill lines or labour records, or GPU pools are configured."""
+    if config.pools:
+        return True
+    bills = store.sql(f"SELECT count(*) FROM (SELECT 1 FROM bill_lines {_bill_where(start, end)} LIMIT 1)")
+    ops = store.sql("SELECT count(*) FROM (SELECT 1 FROM ops_hours LIMIT 1)")
+    return bool(bills[0][0]) or bool(ops[0][0])
+
+
+def _bill_where(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    where = []
+    if start is not None:
+        where.append(f"ChargePeriodStart >= TIMESTAMP '{start.isoformat(sep=' ')}'")
+    if end is not None:
+        where.append(f"ChargePeriodStart < TIMESTAMP '{end.isoformat(sep=' ')}'")
+    return "WHERE " + " AND ".join(where) if where else ""
+
+
 def stack_from_scan(
-    store: Store, config: Config, scan: _Scan, start: dt.datetime | None, end: dt.datetime | None, by: str
+    store: Store, config: Config, scan: _Scan, start: dt.datetime | None, end: dt.datetime | None, by: str | None
 ) -> CostStack:
-    """The stack for ``by`` from a report scan whose segments carry the column ``by``."""
+    """The stack for ``by`` from a report scan whose segments carry the column ``by`` (None: totals only)."""
     bill = _bill(store, config, start, end, by)
     seg = scan.segments
+    key_expr = seg[by] if by else ibis.null("string")
     usage = (
-        seg.group_by(key=seg[by], provider=seg.provider, serving=seg.serving)
+        seg.group_by(key=key_expr, provider=seg.provider, serving=seg.serving)
         .aggregate(
             token_cost=seg.cost_usd.sum().fill_null(0),
             tokens=(seg.input_tokens + seg.output_tokens).sum(),
@@ -209,7 +225,7 @@ def stack_from_scan(
         if u["serving"]:
             by_pool[u["serving"]][u["key"]] += Decimal(str(u["gpu_seconds"] or 0))
 
-    stack = CostStack(by)
+    stack = CostStack(by or "all")
     totals: dict[str, int] = defaultdict(int)
     direct: dict[tuple[str, str | None], int] = defaultdict(int)
     shared: dict[str, int] = defaultdict(int)  # group: layer, "model_api|<provider>" or "pool|<name>"

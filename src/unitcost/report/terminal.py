@@ -80,16 +80,34 @@ def _headline(report: CostReport) -> Table:
     grid = Table.grid(padding=(0, 3))
     grid.add_column(style="bold")
     grid.add_column(justify="right")
-    waste_share = report.waste_usd / report.total_cost_usd if report.total_cost_usd else None
+    waste_share = report.waste_usd / report.token_cost_usd if report.token_cost_usd else None
+    loaded = _is_loaded(report)
     rows = [
-        ("Total cost", usd(report.total_cost_usd)),
+        ("Total cost, fully loaded" if loaded else "Total cost", usd(report.total_cost_usd)),
+    ]
+    if loaded:
+        rows += [
+            ("  of which tokens (telemetry)", usd(report.token_cost_usd)),
+            ("  by layer", ", ".join(f"{k} {usd(v)}" for k, v in sorted(report.layers.items(), key=lambda kv: -kv[1]))),
+        ]
+        if report.idle_usd:
+            rows.append(("  idle GPU capacity", usd(report.idle_usd)))
+        if report.unallocated_usd:
+            rows.append(("  unallocated", usd(report.unallocated_usd)))
+    rows += [
         ("Requests", f"{report.requests:,}"),
-        ("Cost per request", usd(report.cost_per_request_usd, 5)),
+        ("Token cost per request", usd(report.cost_per_request_usd, 5)),
         ("Cost per 1K tokens", usd(report.cost_per_1k_tokens_usd, 5)),
         ("Units of work", f"{report.units_of_work:,}"),
         ("Successful outcomes", f"{report.successful_outcomes:,}"),
-        ("Cost per successful outcome", usd(report.cost_per_successful_outcome_usd, 4)),
-        ("Waste (failed units + retried attempts)", f"{usd(report.waste_usd)} ({pct(waste_share)})"),
+        ("Token cost per successful outcome", usd(report.cost_per_successful_outcome_usd, 4)),
+    ]
+    if loaded:
+        rows.append(
+            ("Fully loaded cost per successful outcome", usd(report.fully_loaded_cost_per_successful_outcome_usd, 4))
+        )
+    rows += [
+        ("Waste (failed units + retried attempts)", f"{usd(report.waste_usd)} ({pct(waste_share)} of token cost)"),
         ("Cached share of input tokens", pct(report.cached_share)),
         ("Answered from response cache", f"{report.response_cache_hits:,}"),
     ]
@@ -98,7 +116,14 @@ def _headline(report: CostReport) -> Table:
     return grid
 
 
-def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: float, top: int | None = None) -> Table:
+def _is_loaded(report: CostReport) -> bool:
+    """True when the report holds more than the token layer (a bill, labour records or GPU pools)."""
+    return set(report.layers) - {"model_api"} != set() or abs(report.total_cost_usd - report.token_cost_usd) > 1e-9
+
+
+def breakdown_table(
+    dimension: str, rows: Sequence[BreakdownRow], total: float, top: int | None = None, loaded: bool = False
+) -> Table:
     """A rich table of one breakdown, biggest cost first."""
     shown = list(rows)[:top] if top else list(rows)
     title = f"Cost by {dimension}" + (f" (top {len(shown)} of {len(rows)})" if top and len(rows) > top else "")
@@ -109,10 +134,13 @@ def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: float, 
         caption_justify="left",
     )
     t.add_column(dimension, no_wrap=True, overflow="ellipsis", max_width=28)
-    for col in ("cost", "share", "requests", "successes", "$/request", "$/success", "waste"):
+    columns = ["token cost", "share", "requests", "successes", "$/request", "$/success", "waste"]
+    if loaded:
+        columns += ["fully loaded", "loaded $/success"]
+    for col in columns:
         t.add_column(col, justify="right", no_wrap=True)
     for r in shown:
-        t.add_row(
+        cells = [
             str(r.key) if r.key is not None else "(none)",
             usd(r.cost_usd),
             pct(r.cost_usd / total if total else None),
@@ -121,7 +149,10 @@ def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: float, 
             usd(r.cost_per_request_usd, 5),
             usd(r.cost_per_successful_outcome_usd, 4),
             usd(r.waste_usd),
-        )
+        ]
+        if loaded:
+            cells += [usd(r.fully_loaded_cost_usd), usd(r.fully_loaded_cost_per_successful_outcome_usd, 4)]
+        t.add_row(*cells)
     return t
 
 
@@ -156,7 +187,7 @@ def render_report(console: Console, report: CostReport, top: int | None = 10) ->
             )
         )
     for dim, rows in report.breakdown.items():
-        console.print(breakdown_table(dim, rows, report.total_cost_usd, top))
+        console.print(breakdown_table(dim, rows, report.token_cost_usd, top, loaded=_is_loaded(report)))
 
 
 def render_stack(console: Console, stack: CostStack, top: int | None = 15) -> None:
@@ -173,6 +204,13 @@ def render_stack(console: Console, stack: CostStack, top: int | None = 15) -> No
     for key, by_layer in shown:
         cells = [usd(float(by_layer.get(layer, 0))) for layer in layers]
         t.add_row(str(key) if key is not None else "(untagged)", *cells, usd(float(sum(by_layer.values()))))
+    if stack.idle_usd:
+        idle = float(sum(stack.idle_usd.values()))
+        t.add_row(
+            "[yellow]idle GPU capacity[/yellow]",
+            *[usd(idle) if layer == "gpu_compute" else "" for layer in layers],
+            usd(idle),
+        )
     if stack.unallocated_usd:
         t.add_row(
             "[yellow]unallocated[/yellow]",
