@@ -26,7 +26,9 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_report.py
+	cd bench && ../$(BIN)/python bench_report.py
+	cd bench && ../$(BIN)/python bench_stack.py
+	cd bench && ../$(BIN)/python bench_ingest.py
 
 clean:
 	rm -rf $(VENV) unitcost.duckdb unitcost-report.html .pytest_cache .mypy_cache .ruff_cache
