@@ -6,7 +6,7 @@ day, the amount billed is compared with the token cost computed from telemetry a
 * **billed**: the layer's cost column (``layers.cost_column``) of the provider's ``model_api`` lines, by the day
   their ``ChargePeriodStart`` falls in (UTC), converted to USD with ``currency_rates`` (a currency without a rate
   raises :class:`~unitcost.errors.CurrencyError`). Bill provider names map to usage provider ids as in the cost
-  stack (``_PROVIDER_SQL``: Bedrock -> aws, Vertex/Gemini -> google, ...).
+  stack (``BILL_PROVIDER_SQL``: Bedrock -> aws, Vertex/Gemini -> google, ...).
 * **telemetry**: the price-computed cost of the provider's requests on that day (docs/methods.md).
 * **per model** when the bill names it: a line's ``SkuId``, ``SkuMeter``, ``ChargeDescription`` and ``x_`` custom
   columns are searched (case-insensitively) for the names of the provider's usage models; the longest name found
@@ -31,7 +31,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from unitcost.analysis.stack import _PROVIDER_SQL, _usd_micros
+from unitcost.analysis.stack import BILL_PROVIDER_SQL, usd_micros
 from unitcost.config import Config
 from unitcost.ingest.base import quote_ident, sql_literal
 from unitcost.ledger.allocation import from_micros, to_micros
@@ -247,7 +247,7 @@ def _bill(
     return store.sql(
         f"""WITH lines AS (
               SELECT b.rowid AS line, CAST(date_trunc('day', ChargePeriodStart) AS DATE) AS day,
-                     {_PROVIDER_SQL} AS provider, BillingCurrency AS currency, {cost} AS amount,
+                     {BILL_PROVIDER_SQL} AS provider, BillingCurrency AS currency, {cost} AS amount,
                      lower(concat_ws(' ', SkuId, SkuMeter, ChargeDescription, {custom})) AS text
               FROM bill_lines b WHERE {" AND ".join(where)}),
             matched AS ({matched})
@@ -324,7 +324,7 @@ def _cells(
     billed: dict[tuple[str, dt.date, str | None], _Cell] = defaultdict(_Cell)
     for day, provider, model, currency, amount, lines in bill:
         line = billed[(provider, day, model)]
-        line.billed += _usd_micros(Decimal(amount or 0), currency or "USD", config)
+        line.billed += usd_micros(Decimal(amount or 0), currency or "USD", config)
         line.bill_lines += int(lines)
     per_model: dict[str, bool] = {}
     for provider, _, model in billed:

@@ -38,7 +38,7 @@ from unitcost.ledger.people import people_costs
 from unitcost.store import Store
 
 #: bill provider -> usage provider id (genai-prices ids), by regex over ProviderName / ServiceName
-_PROVIDER_SQL = """CASE
+BILL_PROVIDER_SQL = """CASE
   WHEN regexp_matches(lower(COALESCE(ServiceName, '')), 'bedrock') THEN 'aws'
   WHEN regexp_matches(lower(COALESCE(ServiceName, '')), 'azure openai|cognitive') THEN 'azure'
   WHEN regexp_matches(lower(COALESCE(ServiceName, '') || ' ' || COALESCE(ProviderName, '')), 'vertex|gemini')
@@ -46,6 +46,8 @@ _PROVIDER_SQL = """CASE
   WHEN regexp_matches(lower(COALESCE(ProviderName, '')), 'openai') THEN 'openai'
   WHEN regexp_matches(lower(COALESCE(ProviderName, '')), 'anthropic') THEN 'anthropic'
   ELSE lower(COALESCE(ProviderName, '')) END"""
+_PROVIDER_SQL = BILL_PROVIDER_SQL  # old name, kept until every caller uses the public one
+
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _bill(
     )
     return store.sql(
         f"""SELECT layer, tag, provider, currency, sum(amount), count(*), pool FROM (
-              SELECT {layer} AS layer, {tag} AS tag, {_PROVIDER_SQL} AS provider, BillingCurrency AS currency,
+              SELECT {layer} AS layer, {tag} AS tag, {BILL_PROVIDER_SQL} AS provider, BillingCurrency AS currency,
                      {cost} AS amount, CASE WHEN {layer} = 'gpu_compute' THEN {pool} END AS pool
               FROM bill_lines {_bill_where(start, end)})
             GROUP BY layer, tag, provider, currency, pool"""
@@ -143,7 +145,7 @@ def _people(
     return [(k, v) for k, v in out.items() if v]
 
 
-def _usd_micros(amount: Decimal, currency: str, config: Config) -> int:
+def usd_micros(amount: Decimal, currency: str, config: Config) -> int:
     if currency == "USD":
         return to_micros(amount)
     rate = config.currency_rates.get(currency)
@@ -232,7 +234,7 @@ def stack_from_scan(
     pool_cost: dict[str, int] = defaultdict(int)
     billed_providers: set[str] = set()
     for layer, tag, provider, currency, amount, _lines, pool in bill:
-        micros = _usd_micros(Decimal(amount or 0), currency or "USD", config)
+        micros = usd_micros(Decimal(amount or 0), currency or "USD", config)
         totals[layer] += micros
         if layer == "model_api":
             billed_providers.add(provider)
