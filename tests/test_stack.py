@@ -248,3 +248,37 @@ def test_report_is_fully_loaded(tmp_path: Path) -> None:
     assert rows["B"].layers["retrieval"] == pytest.approx(20)
     assert rows["A"].fully_loaded_cost_per_successful_outcome_usd == pytest.approx((5.30 + 75 + 8.8 + 0.8) / 4)
     assert report.fully_loaded_cost_per_successful_outcome_usd == pytest.approx(full / 5)
+
+
+@pytest.mark.parametrize(
+    ("driver", "extra", "expected_a"),
+    [
+        ("requests", {}, Decimal("8.8")),  # 4 of 5 requests
+        ("tokens", {}, Decimal("11") * 5000 / 6000),  # A sent 5,000 of 6,000 tokens
+        ("gpu_seconds", {}, Decimal("11") * 30 / 40),
+        ("even", {}, Decimal("5.5")),
+        ("fixed", {"storage": {"A": 1, "B": 10}}, Decimal("1")),
+        ("retrieval_queries", {}, None),  # no embeddings or rerank calls: nothing to split by
+    ],
+)
+def test_each_driver_by_hand(tmp_path: Path, driver: str, extra: dict, expected_a: Decimal | None) -> None:  # type: ignore[type-arg]
+    config = CONFIG.model_copy(deep=True)
+    config.allocation.drivers["storage"] = driver
+    config.allocation.fixed_weights = extra
+    with _workspace(tmp_path, config) as ws:
+        stack = cost_stack(ws.store, ws.config, by="tenant")
+    got = stack.by_key()
+    if expected_a is None:
+        assert stack.unallocated_usd["storage"] == Decimal("11")
+    else:
+        assert got["A"]["storage"] == pytest.approx(expected_a, abs=Decimal("0.000001"))
+        assert got["A"]["storage"] + got["B"]["storage"] == Decimal("11")
+
+
+def test_report_says_which_basis_each_layer_and_provider_uses(tmp_path: Path) -> None:
+    with _workspace(tmp_path, CONFIG) as ws:
+        report = ws.report(by=["tenant"])
+    assert report.model_api_basis == {"acme-ai": "telemetry", "openai": "bill"}
+    assert report.layer_basis["model_api"] == ["bill: token_cost", "telemetry"]
+    assert report.layer_basis["retrieval"] == ["bill: tag"]
+    assert report.layer_basis["storage"] == ["bill: requests"]

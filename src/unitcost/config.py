@@ -204,7 +204,16 @@ class LayersConfig(_Strict):
     use_default_rules: bool = True
 
 
-DRIVERS = ("token_cost", "tokens", "requests", "gpu_seconds", "successful_outcomes", "even")
+DRIVERS = (
+    "token_cost",
+    "tokens",
+    "requests",
+    "gpu_seconds",
+    "retrieval_queries",
+    "successful_outcomes",
+    "even",
+    "fixed",
+)
 
 
 class AllocationConfig(_Strict):
@@ -226,7 +235,7 @@ class AllocationConfig(_Strict):
             "model_api": "token_cost",
             "gpu_compute": "gpu_seconds",
             "storage": "requests",
-            "retrieval": "requests",
+            "retrieval": "retrieval_queries",
             "networking": "requests",
             "orchestration": "requests",
             "observability": "requests",
@@ -234,6 +243,9 @@ class AllocationConfig(_Strict):
             "other": "requests",
         }
     )
+
+    #: per layer whose driver is ``fixed``: the share of each key, e.g. {storage: {acme: 3, globex: 1}}
+    fixed_weights: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @field_validator("drivers")
     @classmethod

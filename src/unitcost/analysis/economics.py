@@ -45,6 +45,8 @@ from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
 
 GRAINS = ("hour", "day", "week", "month")
+#: operations that count as retrieval queries (the ``retrieval_queries`` allocation driver)
+RETRIEVAL_OPERATIONS = ("embeddings", "rerank", "retrieval", "search", "vector_search")
 _MONEY = "decimal(38, 9)"
 
 
@@ -116,6 +118,10 @@ class CostReport:
     idle_usd: float = 0.0
     fully_loaded_cost_per_request_usd: float | None = None
     fully_loaded_cost_per_successful_outcome_usd: float | None = None
+    #: how each layer's cost reached keys (bill: tag, bill: <driver>, telemetry, idle, unallocated)
+    layer_basis: dict[str, list[str]] = field(default_factory=dict)
+    #: model_api per provider: "bill" (its invoice lines) or "telemetry" (tokens x prices)
+    model_api_basis: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Return the stable JSON document (docs/json.md)."""
@@ -215,6 +221,7 @@ def _scan(
         output_tokens=r.output_tokens.sum().fill_null(0),
         reasoning_tokens=r.reasoning_tokens.sum().fill_null(0),
         gpu_seconds=r.gpu_seconds.sum().fill_null(0),
+        retrieval_queries=r.operation.isin(RETRIEVAL_OPERATIONS).sum().fill_null(0),
         units_of_work=is_last.sum(),
         successful_outcomes=(is_last & r.success).sum(),
     )
@@ -242,6 +249,7 @@ def _scan(
         "cache_read_tokens",
         "output_tokens",
         "gpu_seconds",
+        "retrieval_queries",
         "units_of_work",
         "successful_outcomes",
     )
@@ -318,7 +326,9 @@ def cost_report(
             )
             breakdown[dim] = [_row(r) for r in rows]
         token_cost = float(tot["cost_usd"] or 0)
-        layers, unallocated, idle = _stack_into(store, config, scan, start, end, by, breakdown, token_cost)
+        layers, unallocated, idle, layer_basis, provider_basis = _stack_into(
+            store, config, scan, start, end, by, breakdown, token_cost
+        )
     finally:
         _drop(store, scan)
     cost = token_cost
@@ -335,15 +345,15 @@ def cost_report(
         priced_requests=priced,
         units_of_work=int(tot["units_of_work"]),
         successful_outcomes=int(tot["successful_outcomes"]),
-        total_cost_usd=sum(layers.values()) + unallocated + idle,
+        total_cost_usd=sum(layers.values()),  # layer totals already hold their unallocated and idle parts
         token_cost_usd=cost,
         layers=layers,
         unallocated_usd=unallocated,
         idle_usd=idle,
-        fully_loaded_cost_per_request_usd=_ratio(sum(layers.values()) + unallocated + idle, priced),
-        fully_loaded_cost_per_successful_outcome_usd=_ratio(
-            sum(layers.values()) + unallocated + idle, int(tot["successful_outcomes"])
-        ),
+        layer_basis=layer_basis,
+        model_api_basis=provider_basis,
+        fully_loaded_cost_per_request_usd=_ratio(sum(layers.values()), priced),
+        fully_loaded_cost_per_successful_outcome_usd=_ratio(sum(layers.values()), int(tot["successful_outcomes"])),
         cost_per_request_usd=_ratio(cost, priced),
         cost_per_1k_tokens_usd=_ratio(cost * 1000, int(tot["input_tokens"]) + int(tot["output_tokens"])),
         cost_per_successful_outcome_usd=_ratio(cost, int(tot["successful_outcomes"])),
@@ -379,8 +389,8 @@ def _stack_into(
     by: list[str],
     breakdown: dict[str, list[BreakdownRow]],
     token_cost: float,
-) -> tuple[dict[str, float], float, float]:
-    """Fill the breakdown rows' layers; return the layer totals, unallocated and idle (USD).
+) -> tuple[dict[str, float], float, float, dict[str, list[str]], dict[str, str]]:
+    """Fill the breakdown rows' layers; return layer totals, unallocated, idle (USD) and the bases.
 
     Without bill lines, labour records or GPU pools the stack is the token cost alone.
     """
@@ -397,7 +407,14 @@ def _stack_into(
                 )
                 for r in rows
             ]
-        return ({"model_api": token_cost} if token_cost else {}), 0.0, 0.0
+        providers = seg_providers(scan)
+        return (
+            ({"model_api": token_cost} if token_cost else {}),
+            0.0,
+            0.0,
+            ({"model_api": ["telemetry"]} if token_cost else {}),
+            {p: "telemetry" for p in providers},
+        )
     totals = None
     for dim in by:
         stack = stack_from_scan(store, config, scan, start, end, dim)
@@ -425,7 +442,15 @@ def _stack_into(
         {k: float(v) for k, v in sorted(totals.layer_totals_usd.items())},
         float(sum(totals.unallocated_usd.values())),
         float(sum(totals.idle_usd.values())),
+        totals.layer_basis(),
+        dict(sorted(totals.provider_basis.items())),
     )
+
+
+def seg_providers(scan: _Scan) -> list[str]:
+    """The providers that appear in a scan's segments."""
+    seg = scan.segments
+    return sorted(r["provider"] for r in seg.select("provider").distinct().to_pyarrow().to_pylist() if r["provider"])
 
 
 def _empty_row(key: str | None, layers: dict[str, float]) -> BreakdownRow:

@@ -49,7 +49,6 @@ BILL_PROVIDER_SQL = """CASE
 _PROVIDER_SQL = BILL_PROVIDER_SQL  # old name, kept until every caller uses the public one
 
 
-
 @dataclass(frozen=True)
 class StackRow:
     """Cost of one layer allocated to one key, and how it got there."""
@@ -70,6 +69,8 @@ class CostStack:
     unallocated_usd: dict[str, Decimal] = field(default_factory=dict)
     #: per GPU pool: cost of its unused capacity, reported apart unless ``share_idle``
     idle_usd: dict[str, Decimal] = field(default_factory=dict)
+    #: model_api basis per provider: "bill" (its invoice lines) or "telemetry" (tokens x prices)
+    provider_basis: dict[str, str] = field(default_factory=dict)
     #: per GPU pool: GPU-hours used by requests and GPU-hours available
     pool_hours: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
@@ -79,6 +80,17 @@ class CostStack:
         for r in self.rows:
             out[r.key][r.layer] += r.cost_usd
         return {k: dict(v) for k, v in out.items()}
+
+    def layer_basis(self) -> dict[str, list[str]]:
+        """For each layer, how its cost got to keys: tags, drivers, telemetry, idle, unallocated."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for r in self.rows:
+            out[r.layer].add(r.basis)
+        if self.idle_usd:
+            out["gpu_compute"].add("idle")
+        for layer in self.unallocated_usd:
+            out[layer].add("unallocated")
+        return {k: sorted(v) for k, v in sorted(out.items())}
 
     def total_usd(self) -> Decimal:
         return sum(self.layer_totals_usd.values(), Decimal(0))
@@ -92,6 +104,7 @@ class CostStack:
             "layers": {k: float(v) for k, v in sorted(self.layer_totals_usd.items())},
             "unallocated_usd": {k: float(v) for k, v in sorted(self.unallocated_usd.items())},
             "idle_usd": {k: float(v) for k, v in sorted(self.idle_usd.items())},
+            "model_api_basis": dict(sorted(self.provider_basis.items())),
             "rows": [
                 {"layer": r.layer, "key": r.key, "cost_usd": float(r.cost_usd), "basis": r.basis} for r in self.rows
             ],
@@ -211,6 +224,7 @@ def stack_from_scan(
             tokens=(seg.input_tokens + seg.output_tokens).sum(),
             requests=seg.requests.sum(),
             gpu_seconds=seg.gpu_seconds.sum(),
+            retrieval_queries=seg.retrieval_queries.sum(),
             successful_outcomes=seg.successful_outcomes.sum(),
         )
         .to_pyarrow()
@@ -220,7 +234,7 @@ def stack_from_scan(
     by_provider: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_pool: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for u in usage:
-        for driver in ("token_cost", "tokens", "requests", "gpu_seconds", "successful_outcomes"):
+        for driver in ("token_cost", "tokens", "requests", "gpu_seconds", "retrieval_queries", "successful_outcomes"):
             weights[driver][u["key"]] += Decimal(str(u[driver] or 0))
         weights["even"][u["key"]] = Decimal(1)
         by_provider[u["provider"]][u["key"]] += Decimal(str(u["token_cost"] or 0))
@@ -284,6 +298,9 @@ def stack_from_scan(
             source = by_provider.get(group.split("|", 1)[1]) or weights["token_cost"]
         elif group.startswith("pool|"):
             source = by_pool.get(group.split("|", 1)[1], {})
+        elif config.allocation.drivers.get(group, "requests") == "fixed":
+            fixed = config.allocation.fixed_weights.get(group, {})
+            source = {key: Decimal(str(w)) for key, w in fixed.items()}
         else:
             source = weights[config.allocation.drivers.get(group, "requests")]
         drivers += [(group, key, w) for key, w in source.items()]
@@ -318,4 +335,7 @@ def stack_from_scan(
     stack.layer_totals_usd = {layer: from_micros(m) for layer, m in totals.items()}
     stack.unallocated_usd = {layer: from_micros(m) for layer, m in unallocated.items() if m}
     stack.idle_usd = {pool: from_micros(m) for pool, m in idle.items()}
+    stack.provider_basis = {p: "bill" for p in billed_providers} | {
+        p: "telemetry" for p in by_provider if p not in billed_providers
+    }
     return stack
