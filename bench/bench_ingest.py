@@ -34,7 +34,7 @@ def run(rows: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         data = generate(requests=rows, seed=3)
-        parquet, _ = write_parquet(data, d)
+        parquet = write_parquet(data, d).usage
         csv = d / "usage.csv"
         pacsv.write_csv(data.usage, csv)
         n = data.usage.num_rows

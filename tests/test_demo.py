@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -13,10 +15,15 @@ import pytest
 import yaml
 
 from unitcost import demo
+from unitcost.analysis.stack import cost_stack
 from unitcost.config import Config
-from unitcost.ingest import ingest_files
+from unitcost.ingest import IngestResult, ingest_files
+from unitcost.ingest.focus import FILE_REQUIRED
+from unitcost.ledger.layers import classify_sql, explain_layers
+from unitcost.ledger.people import people_costs
 from unitcost.schema import INTERNAL_COLUMNS, OUTCOMES, USAGE
 from unitcost.store import open_store
+from unitcost.workspace import Workspace, open_workspace
 
 REQUESTS = 20_000
 START = pd.Timestamp("2026-10-01")
@@ -45,6 +52,8 @@ def test_same_seed_gives_identical_tables(data: demo.DemoData) -> None:
     again = demo.generate(days=30, requests=REQUESTS, seed=7)
     assert again.usage.equals(data.usage)
     assert again.outcomes.equals(data.outcomes)
+    assert again.bill.equals(data.bill)
+    assert again.ops.equals(data.ops)
     assert again.events == data.events
 
 
@@ -52,6 +61,7 @@ def test_another_seed_gives_other_tables(data: demo.DemoData) -> None:
     other = demo.generate(days=30, requests=REQUESTS, seed=8)
     assert not other.usage.equals(data.usage)
     assert not other.outcomes.equals(data.outcomes)
+    assert not other.bill.equals(data.bill)
 
 
 @pytest.mark.parametrize(
@@ -278,6 +288,8 @@ def test_config_yaml_prices_the_self_hosted_model(data: demo.DemoData) -> None:
     (override,) = config.prices.overrides
     assert (override.provider, override.model) == ("self-hosted", "llama-3.1-70b-support-ft")
     assert (override.input_per_mtok, override.output_per_mtok) == (0.60, 0.80)
+    assert config.currency_rates == {"EUR": 1.08}
+    assert config.people.rates == {"sre": 120, "ml-engineer": 140}
 
 
 def test_token_quantiles_carry_their_attribution() -> None:
@@ -292,12 +304,13 @@ def test_token_quantiles_carry_their_attribution() -> None:
 
 
 def test_written_files_ingest_cleanly(data: demo.DemoData, tmp_path: Path) -> None:
-    usage_path, outcomes_path = demo.write_parquet(data, tmp_path / "demo")
-    assert (usage_path.name, outcomes_path.name) == ("usage.parquet", "outcomes.parquet")
+    files = demo.write_parquet(data, tmp_path / "demo")
+    assert [p.name for p in files] == ["usage.parquet", "outcomes.parquet", "bill.parquet", "ops.parquet"]
+    assert (files.usage.name, files.outcomes.name) == ("usage.parquet", "outcomes.parquet")
     store = open_store(tmp_path / "w.duckdb")
     try:
-        (usage_result,) = ingest_files(store, "usage", [usage_path])
-        (outcomes_result,) = ingest_files(store, "outcomes", [outcomes_path])
+        (usage_result,) = ingest_files(store, "usage", [files.usage])
+        (outcomes_result,) = ingest_files(store, "outcomes", [files.outcomes])
         assert usage_result.rows_quarantined == 0, usage_result.first_problem
         assert usage_result.rows_landed == data.usage.num_rows
         assert outcomes_result.rows_quarantined == 0, outcomes_result.first_problem
@@ -306,3 +319,159 @@ def test_written_files_ingest_cleanly(data: demo.DemoData, tmp_path: Path) -> No
         assert with_attributes > 0
     finally:
         store.close()
+
+
+# The bill (FOCUS) and people time -------------------------------------------------------------------------------
+
+#: Each family of bill lines (by ServiceName) and the layer the shipped default rules must put it in.
+FAMILIES = {
+    "Amazon Elastic Compute Cloud": "gpu_compute",
+    "OpenAI API": "model_api",
+    "Claude API": "model_api",
+    "Amazon OpenSearch Service": "retrieval",
+    "Amazon Simple Storage Service": "storage",
+    "AWS Data Transfer": "networking",
+    "Amazon CloudWatch": "observability",
+    "Amazon Elastic Kubernetes Service": "orchestration",
+    "Amazon API Gateway": "orchestration",
+}
+
+
+Results = dict[str, list[IngestResult]]
+
+
+@pytest.fixture(scope="module")
+def ingested(data: demo.DemoData, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, Results]]:
+    """The demo written as Parquet and ingested with its own config; the ingest results by format."""
+    directory = tmp_path_factory.mktemp("demo")
+    files = demo.write_parquet(data, directory)
+    ws = open_workspace(directory / "w.duckdb", Config.model_validate(yaml.safe_load(data.config_yaml)))
+    formats = ("usage", "outcomes", "focus", "ops")
+    results = {fmt: ws.ingest(fmt, [path]) for fmt, path in zip(formats, files, strict=True)}
+    yield ws, results
+    ws.close()
+
+
+@pytest.fixture(scope="module")
+def workspace(ingested: tuple[Workspace, Results]) -> Workspace:
+    return ingested[0]
+
+
+def test_bill_has_every_mandatory_focus_column_with_values(data: demo.DemoData) -> None:
+    bill = data.bill
+    assert set(FILE_REQUIRED) <= set(bill.column_names)
+    for column in FILE_REQUIRED:
+        nulls = bill.column(column).null_count
+        # ChargeClass is null unless the line corrects an earlier period (FOCUS); the demo has no corrections
+        assert nulls == (bill.num_rows if column == "ChargeClass" else 0), column
+    assert set(bill.column("BillingCurrency").to_pylist()) == {"USD", "EUR"}
+    assert bill.schema.field("BilledCost").type == pa.decimal128(38, 10)
+    starts = bill.column("ChargePeriodStart").to_pandas()
+    assert starts.min() >= START
+    assert starts.max() < START + pd.Timedelta(days=30)
+    assert (bill.column("ChargePeriodEnd").to_pandas() > starts).all()
+
+
+def test_every_bill_and_ops_line_ingests(data: demo.DemoData, ingested: tuple[Workspace, Results]) -> None:
+    workspace, results = ingested
+    for fmt, table in (("focus", data.bill), ("ops", data.ops)):
+        (result,) = results[fmt]
+        assert result.rows_quarantined == 0, result.first_problem
+        assert result.rows_landed == table.num_rows
+    ((version,),) = workspace.store.sql("SELECT DISTINCT focus_version FROM bill_lines")
+    assert version == "1.2"
+
+
+def test_each_family_lands_in_its_intended_layer(workspace: Workspace) -> None:
+    layer, _ = classify_sql(workspace.config)
+    rows = workspace.store.sql(f"SELECT DISTINCT ServiceName, {layer} FROM bill_lines")
+    assert dict(rows) == FAMILIES
+    (hits,) = [h for h in explain_layers(workspace.store, workspace.config) if h.layer == "gpu_compute"]
+    assert hits.rule.startswith("gpu-")
+
+
+def test_stack_layers_add_up_to_the_bill_telemetry_and_people(workspace: Workspace) -> None:
+    store, config = workspace.store, workspace.config
+    stack = cost_stack(store, config, by="feature")
+    for name, total in stack.layer_totals_usd.items():
+        allocated = sum((r.cost_usd for r in stack.rows if r.layer == name), Decimal(0))
+        assert allocated + stack.unallocated_usd.get(name, Decimal(0)) == total, name
+    assert set(stack.layer_totals_usd) == set(FAMILIES.values()) | {"people"}
+    bill = {
+        c: Decimal(v) for c, v in store.sql("SELECT BillingCurrency, sum(EffectiveCost) FROM bill_lines GROUP BY 1")
+    }
+    bill_usd = bill["USD"] + bill["EUR"] * Decimal("1.08")
+    people = float(people_costs(store, config).column("cost_usd").to_numpy().sum())
+    # the self-hosted model's requests are paid through its GPU pool (tagged on the bill), not counted twice
+    assert "self-hosted" not in stack.provider_basis
+    assert float(stack.total_usd()) == pytest.approx(float(bill_usd) + people, abs=0.01)
+    by_key = stack.by_key()
+    assert by_key["knowledge-search"]["retrieval"] > by_key["support-bot"].get("retrieval", Decimal(0))
+
+
+def test_provider_invoices_match_telemetry_except_the_planted_gap(data: demo.DemoData, workspace: Workspace) -> None:
+    gap = event(data, "untracked-anthropic-calls")
+    assert gap.expects_alert
+    assert gap.start == dt.datetime(2026, 10, 10)
+    untracked = {START + pd.Timedelta(days=d) for d in demo.untracked_days(30)}
+    assert len(untracked) == 3
+    telemetry = workspace.timeseries(grain="day", by="provider").to_pandas().set_index(["period", "key"]).cost_usd
+    billed = (
+        data.bill.to_pandas()
+        .assign(period=lambda b: b.ChargePeriodStart.dt.normalize(), key=lambda b: b.ProviderName.str.lower())
+        .query("key in ['openai', 'anthropic']")
+        .groupby(["period", "key"])
+        .BilledCost.sum()
+        .astype(float)
+    )
+    ratio = billed / telemetry.reindex(billed.index)
+    assert len(ratio) == 60 and ratio.notna().all()
+    on_gap = ratio.index.get_level_values("period").isin(untracked) & (
+        ratio.index.get_level_values("key") == "anthropic"
+    )
+    assert (ratio[on_gap] > 1.15).all()
+    assert ((ratio[~on_gap] - 1).abs() < 0.03).all()
+
+
+def test_gpu_pool_capacity_exceeds_the_gpu_seconds_used(data: demo.DemoData, usage: pd.DataFrame) -> None:
+    bill = data.bill.to_pandas()
+    pool = bill[bill.Tags.str.contains('"pool": "gpu-pool-a"')]
+    instance_hours = pool[pool.ChargeCategory == "Usage"].PricingQuantity.astype(float).sum()
+    pool_gpu_hours = instance_hours * demo.GPUS_PER_INSTANCE
+    used_gpu_hours = usage.gpu_seconds.sum() / 3600
+    assert pool_gpu_hours > used_gpu_hours
+    reserved = pool[pool.CommitmentDiscountStatus == "Used"]
+    on_demand = pool[(pool.ChargeCategory == "Usage") & (pool.PricingCategory == "Standard")]
+    assert len(reserved) == demo.GPU_RESERVED_INSTANCES * 30 * 24
+    assert (reserved.BilledCost == 0).all() and (reserved.EffectiveCost > 0).all()
+    assert len(on_demand) > 0
+    # on-demand instances follow the load: weekday afternoons (UTC), not nights
+    hours = on_demand.ChargePeriodStart.dt.hour
+    assert ((hours >= 12) & (hours <= 23)).mean() > 0.8
+    # the reservation's fee is billed on purchase lines and amortised onto the usage lines: same total
+    fees = pool[pool.ChargeCategory == "Purchase"]
+    assert (fees.EffectiveCost == 0).all()
+    assert fees.BilledCost.sum() == reserved.EffectiveCost.sum()
+
+
+def test_ops_hours_cover_the_people_work(data: demo.DemoData) -> None:
+    ops = data.ops.to_pandas()
+    assert set(ops.activity) == {"on-call", "incident", "release", "prompt-tuning", "evaluation"}
+    assert set(ops.role) == {"sre", "ml-engineer"}
+    assert ops.hourly_rate_usd.isna().all()
+    assert ops.loc[ops.activity == "on-call", "feature"].isna().all()
+    assert set(ops.loc[ops.activity == "prompt-tuning", "feature"]) == {"support-bot"}
+    regression = event(data, "prompt-regression")
+    incident = pd.to_datetime(ops.loc[ops.activity == "incident", "date"])
+    assert incident.min() == pd.Timestamp(regression.start)
+    assert incident.max() <= pd.Timestamp(regression.start) + pd.Timedelta(days=2)
+    assert set(ops.loc[ops.activity == "release", "release"]) == {e.release for e in data.events if e.release}
+    assert (ops.groupby("date").hours.sum() <= 24).all()
+
+
+def test_short_runs_keep_the_bill_inside_the_range() -> None:
+    short = demo.generate(days=7, requests=2_000, seed=1)
+    starts = short.bill.column("ChargePeriodStart").to_pandas()
+    assert starts.min() >= START and starts.max() < START + pd.Timedelta(days=7)
+    gap = next(e for e in short.events if e.name == "untracked-anthropic-calls")
+    assert list(demo.untracked_days(7)) == [(gap.start - dt.datetime(2026, 10, 1)).days]

@@ -12,11 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import write_csv
 from unitcost.analysis.dashboard import Dashboard, build_dashboard
 from unitcost.config import Config
 from unitcost.ingest import ingest_files
+from unitcost.ingest.focus import FILE_REQUIRED
 from unitcost.report import write_html
-from unitcost.report.html import tenants_for_80_percent, usd
+from unitcost.report.html import NO_BILL, tenants_for_80_percent, usd
 from unitcost.store import open_store
 
 CHART_IDS = [
@@ -32,8 +34,16 @@ UNPRICED_NOTE = "have no price and are excluded from costs"
 OUTCOME_CYCLE = ["success", "success", "failure", "success", "escalated", "abandoned"]
 
 
-def _build(tmp_path: Path, *, unpriced: bool = False, requests: int = 300, days: int = 5) -> Dashboard:
-    """Write a small usage + outcomes workspace (two requests per trace) and return its dashboard."""
+def _build(
+    tmp_path: Path,
+    *,
+    unpriced: bool = False,
+    requests: int = 300,
+    days: int = 5,
+    bill: list[dict[str, object]] | None = None,
+    config: Config | None = None,
+) -> Dashboard:
+    """Write a small usage + outcomes workspace (two requests per trace), optionally a FOCUS bill; its dashboard."""
     start = dt.datetime(2025, 3, 1)
     models = [*MODELS, UNPRICED_MODEL] if unpriced else MODELS
     rows: dict[str, list[object]] = {
@@ -89,7 +99,10 @@ def _build(tmp_path: Path, *, unpriced: bool = False, requests: int = 300, days:
     store = open_store(tmp_path / "w.duckdb")
     ingest_files(store, "usage", [usage_path])
     ingest_files(store, "outcomes", [outcomes_path])
-    return build_dashboard(store, Config())
+    if bill:
+        (result,) = ingest_files(store, "focus", [write_csv(tmp_path / "bill.csv", bill)])
+        assert result.rows_quarantined == 0, result.first_problem
+    return build_dashboard(store, config or Config())
 
 
 @pytest.fixture
@@ -173,7 +186,7 @@ def test_breakdown_tables_list_every_key(dashboard: Dashboard, report_html: str)
 def test_tenant_caption_says_how_many_tenants_make_80_percent(dashboard: Dashboard, report_html: str) -> None:
     n = tenants_for_80_percent(dashboard.tenant_pareto)
     assert n is not None
-    assert f"{n:,} of {dashboard.tenant_pareto.num_rows:,} tenants make 80% of cost." in report_html
+    assert f"{n:,} of {dashboard.tenant_pareto.num_rows:,} tenants make 80% of token cost." in report_html
 
 
 def test_tenants_for_80_percent_reads_the_cumulative_share() -> None:
@@ -199,3 +212,106 @@ def test_an_empty_workspace_renders_without_charts_data(tmp_path: Path) -> None:
     assert 'id="headline-total-cost">$0.00<' in text
     for chart_id in CHART_IDS:
         assert f'id="{chart_id}"' in text
+
+
+# The whole stack -------------------------------------------------------------------------------------------------
+
+STACK_CHART_IDS = ["chart-daily-cost-by-layer", "chart-fully-loaded-per-outcome"]
+RATES = Config.model_validate({"currency_rates": {"EUR": 1.1}})
+
+
+def _bill_line(
+    day: int, provider: str, category: str, service: str, description: str, cost: str, **extra: str
+) -> dict[str, object]:
+    row: dict[str, object] = {c: "x" for c in FILE_REQUIRED}
+    row |= {
+        "BilledCost": cost,
+        "EffectiveCost": cost,
+        "ListCost": cost,
+        "ContractedCost": cost,
+        "BillingCurrency": "USD",
+        "BillingPeriodStart": "2025-03-01T00:00:00Z",
+        "BillingPeriodEnd": "2025-04-01T00:00:00Z",
+        "ChargePeriodStart": f"2025-03-0{day}T00:00:00Z",
+        "ChargePeriodEnd": f"2025-03-0{day + 1}T00:00:00Z",
+        "ChargeCategory": "Usage",
+        "ChargeClass": "",
+        "PricingQuantity": "1",
+        "ProviderName": provider,
+        "ServiceCategory": category,
+        "ServiceName": service,
+        "ChargeDescription": description,
+        "Tags": "",
+    }
+    return row | extra
+
+
+#: OpenAI's invoice ($10), a GPU instance ($50), a vector index tagged support-bot ($20), storage (EUR 10 at 1.1)
+BILL = [
+    _bill_line(1, "OpenAI", "AI and Machine Learning", "OpenAI API", "gpt-4o tokens", "10"),
+    _bill_line(2, "AWS", "Compute", "Amazon Elastic Compute Cloud", "p5.4xlarge On Demand Linux", "50"),
+    _bill_line(
+        2, "AWS", "Analytics", "Amazon OpenSearch Service", "r6g.large.search", "20", Tags='{"feature": "support-bot"}'
+    ),
+    _bill_line(3, "AWS", "Storage", "Amazon Simple Storage Service", "S3 Standard", "10", BillingCurrency="EUR"),
+]
+
+
+@pytest.fixture
+def stacked(tmp_path: Path) -> Dashboard:
+    return _build(tmp_path, bill=BILL, config=RATES)
+
+
+def test_stack_section_draws_layers_unit_costs_and_fully_loaded_outcomes(stacked: Dashboard, tmp_path: Path) -> None:
+    text = write_html(stacked, tmp_path / "stack.html").read_text(encoding="utf-8")
+    for chart_id in [*STACK_CHART_IDS, *CHART_IDS]:
+        assert f'id="{chart_id}"' in text
+    assert text.find('id="chart-daily-cost-by-layer"') < text.find('id="chart-daily-cost-by-feature"')
+    assert text.count('"displaylogo": false') == len(CHART_IDS) + len(STACK_CHART_IDS)
+    assert text.count("plotly.js v") == 1
+    assert 'id="table-layer-unit-costs"' in text and 'id="table-fully-loaded"' in text
+    assert 'id="stack-no-bill"' not in text
+    assert 'id="headline-token-cost"' in text
+
+
+def test_daily_cost_by_layer_adds_up_to_the_stack(stacked: Dashboard) -> None:
+    view = stacked.stack
+    assert view.has_bill and view.stack is not None
+    daily = view.daily_by_layer.to_pandas().groupby("key").cost_usd.sum()
+    totals = {k: float(v) for k, v in view.stack.layer_totals_usd.items()}
+    assert set(daily.index) == set(totals)
+    for layer, total in totals.items():
+        assert daily[layer] == pytest.approx(total, abs=1e-6), layer
+    assert totals["gpu_compute"] == 50.0 and totals["retrieval"] == 20.0 and totals["storage"] == pytest.approx(11.0)
+    # OpenAI's invoice replaces its token cost; Anthropic has no bill line, so its telemetry cost stands
+    anthropic = next(r.cost_usd for r in stacked.report.breakdown["provider"] if r.key == "anthropic")
+    assert totals["model_api"] == pytest.approx(10.0 + anthropic, abs=1e-6)
+    assert view.total_usd == pytest.approx(sum(totals.values()))
+
+
+def test_unit_costs_and_fully_loaded_outcomes_are_computed_in_the_dashboard(stacked: Dashboard) -> None:
+    view, report = stacked.stack, stacked.report
+    layers = {r.layer: r for r in view.layers}
+    tokens = report.input_tokens + report.output_tokens
+    assert layers["model_api"].unit == "1K tokens"
+    assert layers["model_api"].unit_cost_usd == pytest.approx(layers["model_api"].cost_usd * 1000 / tokens)
+    assert layers["storage"].unit_cost_usd == pytest.approx(11.0 * 1000 / report.requests)
+    assert layers["gpu_compute"].unit_cost_usd is None  # no GPU-seconds in this usage
+    assert "bill: tag" in layers["retrieval"].basis
+    assert sum(r.share or 0 for r in view.layers) == pytest.approx(1.0)
+    support = next(f for f in view.features if f.feature == "support-bot")
+    token_row = next(r for r in report.breakdown["feature"] if r.key == "support-bot")
+    assert support.successful_outcomes == token_row.successful_outcomes > 0
+    assert support.token_cost_per_successful_outcome_usd == pytest.approx(token_row.cost_per_successful_outcome_usd)
+    assert support.fully_loaded_per_successful_outcome_usd == pytest.approx(
+        support.stack_cost_usd / support.successful_outcomes
+    )
+    assert support.stack_cost_usd > support.token_cost_usd + 20  # the tagged vector index at least
+
+
+def test_without_a_bill_the_stack_section_is_one_line(report_html: str) -> None:
+    assert 'id="stack-no-bill"' in report_html
+    assert NO_BILL in report_html
+    for chart_id in STACK_CHART_IDS:
+        assert f'id="{chart_id}"' not in report_html
+    assert 'id="table-layer-unit-costs"' not in report_html

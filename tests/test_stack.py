@@ -282,3 +282,30 @@ def test_report_says_which_basis_each_layer_and_provider_uses(tmp_path: Path) ->
     assert report.layer_basis["model_api"] == ["bill: token_cost", "telemetry"]
     assert report.layer_basis["retrieval"] == ["bill: tag"]
     assert report.layer_basis["storage"] == ["bill: requests"]
+
+
+def test_self_hosted_requests_are_paid_through_their_pool_not_twice(tmp_path: Path) -> None:
+    """acme-ai's call ran on gpu-a, whose GPU line is on the bill: its token estimate is not added to model_api."""
+    bill = [_line(*b) for b in BILL]
+    bill[1]["Tags"] = json.dumps({"pool": "gpu-a"})
+    with open_workspace(tmp_path / "w.duckdb", CONFIG) as ws:
+        usage = [
+            {
+                "request_id": rid,
+                "ts": "2026-10-01T11:00:00Z",
+                "tenant": t,
+                "provider": pr,
+                "model": m,
+                "input_tokens": tok,
+                "gpu_seconds": 20 if pr == "acme-ai" else 0,
+                "serving": "gpu-a" if pr == "acme-ai" else "api",
+                "status": "ok",
+            }
+            for rid, t, pr, m, tok, _ in USAGE
+        ]
+        ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
+        ws.ingest("focus", [write_csv(tmp_path / "bill.csv", bill)])
+        stack = cost_stack(ws.store, ws.config, by="tenant")
+    assert stack.layer_totals_usd["model_api"] == Decimal("4.40")  # the OpenAI invoice only
+    assert stack.by_key()["A"]["gpu_compute"] == Decimal(100)  # A's 20 GPU-seconds are all the pool's use
+    assert "acme-ai" not in stack.provider_basis

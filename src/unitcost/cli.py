@@ -192,6 +192,78 @@ def stack(
 
 @app.command()
 @handle_errors
+def reconcile(
+    from_: Annotated[str | None, typer.Option("--from", help="Start: date or timestamp, UTC.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End: a date includes that whole day.")] = None,
+    threshold_pct: Annotated[
+        float, typer.Option("--threshold-pct", min=0, help="Flag days whose gap is above this % of the bill.")
+    ] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/reconcile.md).")] = False,
+) -> None:
+    """Does our telemetry explain our bill? Token cost vs the model_api bill lines, per provider and day."""
+    from rich.table import Table
+
+    from unitcost.analysis.reconcile import reconcile as reconcile_bill
+    from unitcost.report.terminal import usd
+
+    with _workspace() as ws:
+        lo, hi = ws._range(from_, to)
+        result = reconcile_bill(ws.store, ws.config, lo, hi, threshold_pct)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        return
+    t = Table(title=f"Bill ({result.cost_column}) vs telemetry, by provider (USD)", title_justify="left")
+    for col in ("provider", "billed", "telemetry", "gap", "gap %", "flagged"):
+        t.add_column(col, justify="left" if col == "provider" else "right")
+    for p in result.providers:
+        t.add_row(
+            p.provider + ("" if p.per_model else " (per provider)"),
+            usd(p.billed_usd),
+            usd(p.telemetry_usd),
+            usd(p.gap_usd),
+            f"{p.gap_pct:+.1f}%",
+            f"{p.flagged_rows} of {p.rows}",
+            style="yellow" if p.flagged_rows else None,
+        )
+    if result.providers:
+        t.add_row(
+            "[bold]total[/bold]",
+            usd(result.billed_usd),
+            usd(result.telemetry_usd),
+            usd(result.gap_usd),
+            f"{result.gap_pct:+.1f}%",
+            "",
+        )
+    console.print(t)
+    if not result.providers:
+        console.print("No model_api bill lines in the period: load a FOCUS export with `unitcost ingest focus FILE`.")
+    flagged = result.flagged()
+    if flagged:
+        f = Table(title=f"Gaps above {result.threshold_pct:g}%", title_justify="left")
+        for col in ("day", "provider", "model", "billed", "telemetry", "gap", "gap %", "likely causes"):
+            f.add_column(col, justify="right" if col in ("billed", "telemetry", "gap", "gap %") else "left")
+        for r in flagged:
+            f.add_row(
+                r.day.isoformat(),
+                r.provider,
+                r.model or "—",
+                usd(r.billed_usd),
+                usd(r.telemetry_usd),
+                usd(r.gap_usd),
+                f"{r.gap_pct:+.1f}%",
+                "; ".join(r.likely_causes) or "—",
+            )
+        console.print(f)
+    elif result.providers:
+        console.print(f"Every day is within {result.threshold_pct:g}%: the telemetry explains the bill.")
+    for provider, cost in result.unbilled_providers.items():
+        console.print(
+            f"{provider}: {usd(cost)} from telemetry, no model_api bill lines (self-hosted or billed elsewhere)"
+        )
+
+
+@app.command()
+@handle_errors
 def report(
     from_: Annotated[str | None, typer.Option("--from", help="Start: date or timestamp, UTC.")] = None,
     to: Annotated[str | None, typer.Option("--to", help="End: a date includes that whole day.")] = None,
@@ -251,11 +323,13 @@ def demo(
     html: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("unitcost-report.html"),
 ) -> None:
     """Generate a realistic AI company, ingest it, price it and report what it costs."""
+    import yaml
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from unitcost.config import Config, load_config
     from unitcost.demo import generate, write_parquet
     from unitcost.report.html import write_html
-    from unitcost.report.terminal import render_ingest, render_report
+    from unitcost.report.terminal import render_ingest, render_report, render_stack
 
     db_path = Path(setting("db").resolve(state.db))
     _prepare_demo_db(db_path)
@@ -269,24 +343,53 @@ def demo(
         bar.update(task, completed=1.0, description="Generated")
     config_path = Path(state.config or setting("config").resolve())
     _write_demo_config(config_path, data.config_yaml)
+    # an existing unitcost.yaml (e.g. from an older demo) may lack the bill's EUR rate or the ops roles' rates:
+    # this run adds the demo's, and says so
+    config = load_config(config_path)
+    wanted = Config.model_validate(yaml.safe_load(data.config_yaml))
+    rates = {c: r for c, r in wanted.currency_rates.items() if c not in config.currency_rates}
+    roles = {k: r for k, r in wanted.people.rates.items() if k not in config.people.rates}
+    if rates or roles:
+        people = config.people.model_copy(update={"rates": {**config.people.rates, **roles}})
+        config = config.model_copy(update={"currency_rates": {**config.currency_rates, **rates}, "people": people})
+        add = [f"currency_rates: {{{', '.join(f'{c}: {r:g}' for c, r in rates.items())}}}"] if rates else []
+        add += [f"people: {{rates: {{{', '.join(f'{k}: {r:g}' for k, r in roles.items())}}}}}"] if roles else []
+        console.print(
+            f"[yellow]{config_path} has no rate for {', '.join([*rates, *roles])}; this run uses the demo's. "
+            f"Add {' and '.join(add)} to it, or later reports will stop at the EUR lines or leave hours "
+            "unpriced.[/yellow]",
+            markup=True,
+            highlight=False,
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        usage_file, outcomes_file = write_parquet(data, Path(tmp))
-        with console.status("Ingesting and validating..."), open_workspace(db_path, config_path) as ws:
+        files = write_parquet(data, Path(tmp))
+        with console.status("Ingesting and validating..."), open_workspace(db_path, config) as ws:
             ws.store.raw.execute("CREATE TABLE IF NOT EXISTS _unitcost_demo AS SELECT current_timestamp AS created_at")
-            results = ws.ingest("usage", [usage_file]) + ws.ingest("outcomes", [outcomes_file])
+            results = [
+                *ws.ingest("usage", [files.usage]),
+                *ws.ingest("outcomes", [files.outcomes]),
+                *ws.ingest("focus", [files.bill]),
+                *ws.ingest("ops", [files.ops]),
+            ]
     render_ingest(console, [dataclasses.replace(r, source_file=Path(r.source_file).name) for r in results])
-    with open_workspace(db_path, config_path) as ws:
+    with open_workspace(db_path, config) as ws:
         with console.status("Pricing and attributing..."):
             result = ws.report(by=["feature", "workflow", "tenant", "model", "release", "prompt_version"])
         render_report(console, result, top=10)
-        with console.status("Writing the HTML report..."):
-            write_html(ws.dashboard(), html)
+        with console.status("Allocating the whole stack and writing the HTML report..."):
+            dashboard = ws.dashboard()  # holds cost_stack(ws.store, ws.config, by="feature")
+            write_html(dashboard, html)
+    if dashboard.stack.stack is not None:
+        render_stack(console, dashboard.stack.stack)
+    else:
+        console.print(f"[yellow]{dashboard.stack.note or 'No bill lines: the stack is not shown.'}[/yellow]")
     console.print("\n[bold]Planted events[/bold] (what later analyses should find):")
     for ev in data.events:
         console.print(f"  • {ev.description}")
     console.print(
         f"\nWorkspace: {db_path}   Config: {config_path}   HTML report: {html}\n"
-        "Next: unitcost report --by tenant --from 2026-10-20   |   unitcost report --json"
+        "Next: unitcost report --by tenant --from 2026-10-20   |   unitcost stack --by tenant   |   "
+        "unitcost layers explain"
     )
 
 

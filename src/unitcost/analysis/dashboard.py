@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unitcost.analysis.economics import CostReport, cost_report, cost_timeseries
-from unitcost.analysis.stack import _PROVIDER_SQL, CostStack, cost_stack
+from unitcost.analysis.stack import BILL_PROVIDER_SQL, CostStack, cost_stack
 from unitcost.config import LAYERS, Config
 from unitcost.errors import CurrencyError
 from unitcost.ingest.base import quote_ident
@@ -185,7 +185,9 @@ def daily_cost_by_layer(
         totals[(day, name)] += _usd(amount, currency, config)
     billed = {
         r[0]
-        for r in store.sql(f"SELECT DISTINCT {_PROVIDER_SQL} FROM bill_lines WHERE {where} AND {layer} = 'model_api'")
+        for r in store.sql(
+            f"SELECT DISTINCT {BILL_PROVIDER_SQL} FROM bill_lines WHERE {where} AND {layer} = 'model_api'"
+        )
     }
     tokens = cost_timeseries(store, config, start, end, "day", "provider").select(["period", "key", "cost_usd"])
     for r in tokens.to_pylist():

@@ -46,7 +46,6 @@ BILL_PROVIDER_SQL = """CASE
   WHEN regexp_matches(lower(COALESCE(ProviderName, '')), 'openai') THEN 'openai'
   WHEN regexp_matches(lower(COALESCE(ProviderName, '')), 'anthropic') THEN 'anthropic'
   ELSE lower(COALESCE(ProviderName, '')) END"""
-_PROVIDER_SQL = BILL_PROVIDER_SQL  # old name, kept until every caller uses the public one
 
 
 @dataclass(frozen=True)
@@ -230,6 +229,12 @@ def stack_from_scan(
         .to_pyarrow()
         .to_pylist()
     )
+    # requests served by a GPU pool the bill or the config knows are paid through that pool
+    self_hosted = {p.name for p in config.pools} | {
+        r[0]
+        for r in store.sql("SELECT DISTINCT json_extract_string(Tags, '$.pool') FROM bill_lines WHERE Tags IS NOT NULL")
+        if r[0]
+    }
     weights: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_provider: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_pool: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
@@ -237,7 +242,8 @@ def stack_from_scan(
         for driver in ("token_cost", "tokens", "requests", "gpu_seconds", "retrieval_queries", "successful_outcomes"):
             weights[driver][u["key"]] += Decimal(str(u[driver] or 0))
         weights["even"][u["key"]] = Decimal(1)
-        by_provider[u["provider"]][u["key"]] += Decimal(str(u["token_cost"] or 0))
+        if u["serving"] not in self_hosted:  # a pool's requests are paid through the pool (gpu_compute)
+            by_provider[u["provider"]][u["key"]] += Decimal(str(u["token_cost"] or 0))
         if u["serving"]:
             by_pool[u["serving"]][u["key"]] += Decimal(str(u["gpu_seconds"] or 0))
 

@@ -17,8 +17,9 @@ import pyarrow as pa
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from unitcost.analysis.dashboard import Dashboard
+from unitcost.analysis.dashboard import Dashboard, StackView
 from unitcost.analysis.economics import BreakdownRow, CostReport
+from unitcost.config import LAYERS
 
 DEFAULT_TITLE = "unitcost — what your AI costs"
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
@@ -35,6 +36,21 @@ WASTE_DEFINITION = (
 )
 PRICES_CREDIT = "Token prices: genai-prices (pydantic/genai-prices) + your overrides"
 NOT_SET = "(not set)"
+NO_BILL = (
+    "No bill lines in this period, so the whole stack (GPUs, storage, retrieval, networking, observability, "
+    "people) is not shown: load a FOCUS export with <code>unitcost ingest focus FILE</code>."
+)
+LAYER_LABELS = {
+    "model_api": "Model APIs (tokens)",
+    "gpu_compute": "GPU compute",
+    "storage": "Storage",
+    "retrieval": "Retrieval (vector search)",
+    "networking": "Networking",
+    "orchestration": "Orchestration",
+    "observability": "Observability",
+    "people": "People",
+    "other": "Other",
+}
 
 
 def usd(value: float | None, digits: int = 2) -> str:
@@ -187,8 +203,12 @@ def daily_cost_figure(
     title: str,
     legend_title: str,
     unpriced: set[str | None] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Stacked bars of daily cost, one colour per key; keys with no price are labelled so."""
+    """Stacked bars of daily cost, one colour per key; keys with no price are labelled so.
+
+    ``labels``: a display name for some keys (e.g. layers), used in the legend and hover.
+    """
     fig = go.Figure()
     colours = colour_map(order)
     by_key = _series_by_key(series, ["cost_usd"])
@@ -199,7 +219,7 @@ def daily_cost_figure(
             go.Bar(
                 x=by_key[key]["period"],
                 y=by_key[key]["cost_usd"],
-                name=_legend_label(key, unpriced or set()),
+                name=(labels or {}).get(str(key), _legend_label(key, unpriced or set())),
                 marker_color=colours[key],
                 hovertemplate="%{fullData.name}<br>%{x}<br>$%{y:,.2f}<extra></extra>",
             )
@@ -233,7 +253,7 @@ def cost_per_outcome_figure(series: pa.Table, order: list[str | None]) -> go.Fig
         )
     _layout(
         fig,
-        "Cost per successful outcome by feature (USD per successful outcome, daily)",
+        "Token cost per successful outcome by feature (USD per successful outcome, daily)",
         "USD per successful outcome",
         legend_title="Feature",
     )
@@ -284,7 +304,7 @@ def pareto_figure(tenant_pareto: pa.Table) -> go.Figure:
                 hovertemplate="Top %{customdata} tenants: %{y:.1%} of cost<extra></extra>",
             )
         )
-    title = "Cost by tenant, costliest first (USD) and cumulative share of cost (%)"
+    title = "Token cost by tenant, costliest first (USD) and cumulative share (%)"
     if tenant_pareto.num_rows > PARETO_MAX_BARS:
         title += f" — top {PARETO_MAX_BARS} of {tenant_pareto.num_rows:,}"
     _layout(
@@ -385,26 +405,43 @@ def _card(label: str, value: str, note: str = "", *, card_id: str, alert: bool =
 
 
 def headline_html(dashboard: Dashboard) -> str:
-    """Return the headline cards."""
+    """Return the headline cards; with a bill or people time, the total is fully loaded and token figures say so."""
     r = dashboard.report
-    waste_share = r.waste_usd / r.total_cost_usd if r.total_cost_usd else None
+    loaded = dashboard.fully_loaded
+    waste_share = r.waste_usd / r.token_cost_usd if r.token_cost_usd else None
+    token_share = r.token_cost_usd / r.total_cost_usd if r.total_cost_usd else None
     unpriced_note = (
         "".join(f"<div>{html.escape(n)}</div>" for n in dashboard.notes)
         if r.unpriced_requests
         else "Every request has a token price."
     )
+    token = "Token cost" if loaded else "Cost"
     cards = [
         _card(
             "Total cost",
             usd(r.total_cost_usd),
-            f"{html.escape(r.currency)}, priced requests only",
+            f"{html.escape(r.currency)}, fully loaded: bill lines, people time and token cost of providers with no "
+            "bill (the whole stack, below)"
+            if loaded
+            else f"{html.escape(r.currency)}, priced requests only",
             card_id="total-cost",
         ),
+    ]
+    if loaded:
+        cards.append(
+            _card(
+                "Token cost",
+                usd(r.token_cost_usd),
+                f"<strong>{pct(token_share)} of the total.</strong> Priced from telemetry, priced requests only",
+                card_id="token-cost",
+            )
+        )
+    cards += [
         _card("Requests", count(r.requests), "Model calls in the period", card_id="requests"),
         _card(
-            "Cost per request",
+            f"{token} per request",
             usd(r.cost_per_request_usd, 4),
-            "Total cost / priced requests",
+            f"{token} / priced requests",
             card_id="cost-per-request",
         ),
         _card(
@@ -414,15 +451,26 @@ def headline_html(dashboard: Dashboard) -> str:
             card_id="successful-outcomes",
         ),
         _card(
-            "Cost per successful outcome",
+            f"{token} per successful outcome",
             usd(r.cost_per_successful_outcome_usd, 4),
-            "All cost, failures and retries included, / successful outcomes",
+            f"All {token.lower()}, failures and retries included, / successful outcomes",
             card_id="cost-per-successful-outcome",
         ),
+    ]
+    if loaded:
+        cards.append(
+            _card(
+                "Fully loaded cost per successful outcome",
+                usd(r.fully_loaded_cost_per_successful_outcome_usd, 4),
+                "Total cost, every layer of the stack, / successful outcomes",
+                card_id="fully-loaded-per-outcome",
+            )
+        )
+    cards += [
         _card(
             "Waste",
             usd(r.waste_usd),
-            (f"<strong>{pct(waste_share)} of cost.</strong> " if waste_share is not None else "")
+            (f"<strong>{pct(waste_share)} of {token.lower()}.</strong> " if waste_share is not None else "")
             + html.escape(WASTE_DEFINITION),
             card_id="waste",
         ),
@@ -502,6 +550,151 @@ def breakdown_html(dimension: str, heading: str, rows: Sequence[BreakdownRow], t
     )
 
 
+def fully_loaded_figure(view: StackView) -> go.Figure:
+    """Grouped bars per feature: token-only and fully loaded cost per successful outcome."""
+    fig = go.Figure()
+    shown = [f for f in view.features if f.successful_outcomes]
+    names = [_label(f.feature) for f in shown]
+    for label, values, colour in (
+        ("Tokens only", [f.token_cost_per_successful_outcome_usd for f in shown], PALETTE[0]),
+        ("Fully loaded (whole stack)", [f.fully_loaded_per_successful_outcome_usd for f in shown], PALETTE[1]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=values,
+                name=label,
+                marker_color=colour,
+                text=[usd(v, 4) for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate="%{x}<br>%{fullData.name}: $%{y:,.4f} per successful outcome<extra></extra>",
+            )
+        )
+    _layout(
+        fig,
+        "Cost per successful outcome by feature: tokens only vs fully loaded (USD)",
+        "USD per successful outcome",
+        legend_title="",
+        barmode="group",
+        bargap=0.3,
+    )
+    fig.update_yaxes(tickprefix="$", tickformat=",.2f")
+    fig.update_xaxes(title_text="Feature", type="category")
+    if not shown:
+        _empty(fig)
+    return fig
+
+
+def layer_table_html(view: StackView, caption: str = "") -> str:
+    """Return the unit cost of each layer as an HTML table, with ``caption`` (HTML) under it."""
+    body = []
+    for layer in view.layers:
+        unit = (
+            f"{usd(layer.unit_cost_usd, 4)} per {html.escape(layer.unit)}" if layer.unit_cost_usd is not None else "—"
+        )
+        body.append(
+            f'<tr><td class="key">{html.escape(LAYER_LABELS.get(layer.layer, layer.layer))}</td>'
+            f"<td>{usd(layer.cost_usd)}</td><td>{pct(layer.share)}</td><td>{unit}</td>"
+            f'<td class="basis">{html.escape(layer.basis)}</td></tr>'
+        )
+    body.append(
+        f'<tr class="total"><td class="key">Total</td><td>{usd(view.total_usd)}</td><td>{pct(1.0)}</td>'
+        "<td></td><td></td></tr>"
+    )
+    head = "".join(f"<th>{h}</th>" for h in ("Layer", "Cost", "Share of stack", "Unit cost"))
+    head += '<th class="basis">How it was allocated</th>'
+    return (
+        '<div class="table-block" id="table-layer-unit-costs"><h3>Unit cost by layer</h3>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<p class="caption table-caption">{caption}</p></div>'
+    )
+
+
+def fully_loaded_table_html(view: StackView) -> str:
+    """Return, per feature, token-only and fully loaded cost per successful outcome."""
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "Feature",
+            "Successful outcomes",
+            "Token cost",
+            "Fully loaded cost",
+            "Token cost / successful outcome",
+            "Fully loaded / successful outcome",
+            "Fully loaded ÷ token-only",
+        )
+    )
+    body = [
+        f'<tr><td class="key">{html.escape(_label(f.feature))}</td><td>{count(f.successful_outcomes)}</td>'
+        f"<td>{usd(f.token_cost_usd)}</td><td>{usd(f.stack_cost_usd)}</td>"
+        f"<td>{usd(f.token_cost_per_successful_outcome_usd, 4)}</td>"
+        f"<td>{usd(f.fully_loaded_per_successful_outcome_usd, 4)}</td>"
+        f"<td>{'—' if f.loaded_to_token_ratio is None else f'{f.loaded_to_token_ratio:.1f}×'}</td></tr>"
+        for f in view.features
+    ]
+    return (
+        '<div class="table-block" id="table-fully-loaded"><h3>Fully loaded cost per successful outcome by feature</h3>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def stack_html(view: StackView, *, first_chart: bool) -> str:
+    """Return the whole-stack section: cards, daily cost by layer, unit cost per layer, cost per outcome."""
+    heading = '<h2 id="stack">The whole stack: tokens, GPUs, infrastructure and people</h2>'
+    if not view.has_bill or view.stack is None:
+        line = html.escape(view.note) if view.note else NO_BILL
+        return f'{heading}<p class="caption stack-missing" id="stack-no-bill">{line}</p>'
+    intro = (
+        f"Fully loaded cost {usd(view.total_usd)}; the token cost the telemetry shows is {pct(view.token_share)} "
+        "of it. Every layer is allocated to features: tagged bill lines directly, shared lines by each layer's "
+        "driver, token invoices by each provider's token cost."
+    )
+    unallocated = (
+        '<section class="cards">'
+        + _card(
+            "Unallocated",
+            usd(view.unallocated_usd),
+            "Cost of layers with nothing to split it by in this period (e.g. no usage); in the total",
+            card_id="stack-unallocated",
+            alert=True,
+        )
+        + "</section>"
+        if view.unallocated_usd
+        else ""
+    )
+    layers = [layer for layer in LAYERS if layer in {r.layer for r in view.layers}]
+    daily = _chart_section(
+        daily_cost_figure(
+            view.daily_by_layer, list(layers), "Daily cost by layer (USD, stacked)", "Layer", labels=LAYER_LABELS
+        ),
+        "chart-daily-cost-by-layer",
+        "Each bar is one day (UTC) of the whole stack: the bill's lines by layer (GPU instances by the hour, "
+        "services by the day), the token cost of providers that sent no bill, and people time on the days it "
+        "was logged.",
+        first=first_chart,
+    )
+    loaded = _chart_section(
+        fully_loaded_figure(view),
+        "chart-fully-loaded-per-outcome",
+        "What one successful outcome costs when every layer is counted (right bar of each pair), next to "
+        "the tokens alone (left). Fully loaded: the feature's share of the stack (tagged lines, shared lines "
+        "split by each layer's driver, people time) / its successful outcomes.",
+        first=False,
+    )
+    caption = (
+        "Unit cost: model APIs per 1,000 tokens (input + output), GPU compute per GPU-hour the "
+        f"requests used ({view.gpu_hours_used:,.1f} GPU-hours; idle hours are in the cost), every other layer per "
+        "1,000 requests. <em>bill: tag</em>: lines tagged with a feature; <em>bill: &lt;driver&gt;</em>: shared "
+        "lines split by that driver; <em>telemetry</em>: token cost of providers with no bill lines."
+    )
+    return (
+        f'{heading}<p class="caption">{intro}</p>{unallocated}{daily}'
+        f'<div class="tables stack-tables">{layer_table_html(view, caption)}</div>{loaded}'
+        f'<div class="tables stack-tables">{fully_loaded_table_html(view)}</div>'
+    )
+
+
 STYLE = """
 :root { --fg:#111827; --muted:#6b7280; --bg:#f5f6f8; --card:#ffffff; --line:#e5e7eb; --red:#b91c1c; }
 * { box-sizing: border-box; }
@@ -537,6 +730,13 @@ tbody tr:hover { background:#f9fafb; }
 footer { margin-top:36px; color:var(--muted); font-size:13px; border-top:1px solid var(--line);
   padding-top:12px; }
 footer .notes { color:var(--red); }
+td.basis, th.basis { white-space:normal; text-align:left; padding-left:24px; }
+td.basis { color:var(--muted); }
+p.table-caption { margin:10px 2px 2px; color:var(--muted); font-size:13px; }
+#table-fully-loaded td.key { white-space:nowrap; }
+tr.total td { font-weight:650; border-top:2px solid var(--line); }
+.stack-tables { margin-top:18px; }
+p.stack-missing { background:var(--card); border:1px dashed var(--line); border-radius:10px; padding:12px 16px; }
 """
 
 
@@ -563,7 +763,7 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
     n_tenants = dashboard.tenant_pareto.num_rows
     pareto_caption = (
         (
-            f"<strong>{top_tenants:,} of {n_tenants:,} tenants make 80% of cost.</strong> "
+            f"<strong>{top_tenants:,} of {n_tenants:,} tenants make 80% of token cost.</strong> "
             if top_tenants is not None
             else ""
         )
@@ -573,17 +773,17 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
     charts = [
         (
             daily_cost_figure(
-                dashboard.daily_by_feature, feature_order, "Daily cost by feature (USD, stacked)", "Feature"
+                dashboard.daily_by_feature, feature_order, "Daily token cost by feature (USD, stacked)", "Feature"
             ),
             "chart-daily-cost-by-feature",
-            "Each bar is one day (UTC); its height is that day's cost and the colours split it by product "
+            "Each bar is one day (UTC); its height is that day's token cost and the colours split it by product "
             "feature. Requests without a token price are not counted.",
         ),
         (
             daily_cost_figure(
                 dashboard.daily_by_model,
                 model_order,
-                "Daily cost by model (USD, stacked)",
+                "Daily token cost by model (USD, stacked)",
                 "Model",
                 _unpriced_keys(report.breakdown.get("model", [])),
             ),
@@ -594,9 +794,9 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
         (
             cost_per_outcome_figure(dashboard.daily_by_feature, feature_order),
             "chart-cost-per-outcome",
-            "What one successful outcome (e.g. a resolved ticket) costs each day: all the feature's cost, "
-            "failures and retries included, divided by its units of work that succeeded. A gap means no "
-            "success that day.",
+            "What one successful outcome (e.g. a resolved ticket) costs each day in tokens: all the feature's "
+            "token cost, failures and retries included, divided by its units of work that succeeded. A gap means "
+            "no success that day.",
         ),
         (pareto_figure(dashboard.tenant_pareto), "chart-tenant-pareto", pareto_caption),
         (
@@ -607,11 +807,16 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
             "shows up on the bill.",
         ),
     ]
-    chart_html = "".join(
-        _chart_section(fig, div_id, caption, first=i == 0) for i, (fig, div_id, caption) in enumerate(charts)
+    stack_charts = dashboard.stack.has_bill and dashboard.stack.stack is not None
+    chart_html = stack_html(dashboard.stack, first_chart=True)
+    if stack_charts:
+        chart_html += '<h2 id="tokens">Token cost in detail</h2>'
+    chart_html += "".join(
+        _chart_section(fig, div_id, caption, first=i == 0 and not stack_charts)
+        for i, (fig, div_id, caption) in enumerate(charts)
     )
     tables = "".join(
-        breakdown_html(dim, heading, report.breakdown.get(dim, []), report.total_cost_usd, top)
+        breakdown_html(dim, heading, report.breakdown.get(dim, []), report.token_cost_usd, top)
         for dim, heading, top in BREAKDOWN_TABLES
     )
     notes = "".join(f"<p>{html.escape(n)}</p>" for n in dashboard.notes)
@@ -633,7 +838,8 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
 {headline_html(dashboard)}
 {chart_html}
 <h2>Breakdowns</h2>
-<p class="caption">Share of cost is each row's cost over the total. Cost per request divides by priced
+<p class="caption">Cost is token cost, priced from telemetry; share of cost is each row's cost over the
+total token cost. Cost per request divides by priced
 requests only. Successful outcomes: units of work that succeeded, each credited to the key of its last
 request (the call that produced the outcome), so they add up to the total. Waste: {html.escape(WASTE_DEFINITION)}</p>
 <div class="tables">{tables}</div>
