@@ -475,3 +475,15 @@ def test_short_runs_keep_the_bill_inside_the_range() -> None:
     assert starts.min() >= START and starts.max() < START + pd.Timedelta(days=7)
     gap = next(e for e in short.events if e.name == "untracked-anthropic-calls")
     assert list(demo.untracked_days(7)) == [(gap.start - dt.datetime(2026, 10, 1)).days]
+
+
+def test_reconcile_finds_the_planted_invoice_gap(data: demo.DemoData, workspace: Workspace) -> None:
+    from unitcost.analysis.reconcile import reconcile
+
+    result = reconcile(workspace.store, workspace.config, threshold_pct=10)
+    gap_days = {(START + pd.Timedelta(days=d)).date() for d in demo.untracked_days(30)}
+    flagged = {(r.day, r.provider) for r in result.rows if r.flagged}
+    assert {(day, "anthropic") for day in gap_days} <= flagged
+    assert {day for day, provider in flagged} == gap_days  # nothing else crosses the threshold
+    causes = {c for r in result.rows if r.flagged for c in r.likely_causes}
+    assert any("telemetry missing" in c for c in causes)
