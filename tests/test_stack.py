@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import write_csv
 from unitcost.analysis.stack import cost_stack
@@ -309,3 +311,65 @@ def test_self_hosted_requests_are_paid_through_their_pool_not_twice(tmp_path: Pa
     assert stack.layer_totals_usd["model_api"] == Decimal("4.40")  # the OpenAI invoice only
     assert stack.by_key()["A"]["gpu_compute"] == Decimal(100)  # A's 20 GPU-seconds are all the pool's use
     assert "acme-ai" not in stack.provider_basis
+
+
+bill_lines = st.lists(
+    st.tuples(
+        st.sampled_from(BILL),  # a family of line (provider, category, service)
+        st.decimals(min_value=Decimal("-50"), max_value=Decimal("500"), places=4),
+        st.sampled_from(["USD", "EUR"]),
+        st.sampled_from([None, "A", "B", "C"]),  # tenant tag (C has no usage)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=bill_lines, driver=st.sampled_from(["requests", "tokens", "gpu_seconds", "successful_outcomes", "even"]))
+def test_the_stack_adds_up_to_the_bill_for_random_bills(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list,
+    driver: str,  # type: ignore[type-arg]
+) -> None:
+    tmp = tmp_path_factory.mktemp("stack")
+    config = CONFIG.model_copy(deep=True)
+    for layer in ("storage", "retrieval", "gpu_compute", "other"):
+        config.allocation.drivers[layer] = driver
+    rows = []
+    for (provider, category, service, _, _, _), amount, currency, tenant in lines:
+        rows.append(_line(provider, category, service, str(amount), currency, {"tenant": tenant} if tenant else None))
+    with open_workspace(tmp / "w.duckdb", config) as ws:
+        usage = [
+            {
+                "request_id": r,
+                "ts": "2026-10-01T12:00:00Z",
+                "tenant": t,
+                "provider": p,
+                "model": m,
+                "input_tokens": k,
+                "gpu_seconds": g,
+                "status": "ok",
+            }
+            for r, t, p, m, k, g in USAGE
+        ]
+        ws.ingest("usage", [write_csv(tmp / "u.csv", usage)])
+        [res] = ws.ingest("focus", [write_csv(tmp / "bill.csv", rows)])
+        stack = cost_stack(ws.store, ws.config, by="tenant")
+    bill_usd = sum(
+        (amount * (Decimal("1.1") if currency == "EUR" else 1) for _, amount, currency, _ in lines), Decimal(0)
+    )
+    telemetry = sum((r.cost_usd for r in stack.rows if r.basis == "telemetry"), Decimal(0))
+    held = sum(stack.unallocated_usd.values(), Decimal(0)) + sum(stack.idle_usd.values(), Decimal(0))
+    allocated = sum((r.cost_usd for r in stack.rows if r.basis != "telemetry"), Decimal(0))
+    assert res.rows_landed + res.duplicates_skipped == len(lines)
+    assert abs(allocated + held - bill_usd) < Decimal("0.01")  # every dollar of the bill, to the cent
+    assert stack.total_usd() == allocated + held + telemetry  # and nothing counted twice
+    for layer, total in stack.layer_totals_usd.items():
+        parts = sum((r.cost_usd for r in stack.rows if r.layer == layer), Decimal(0))
+        assert (
+            parts
+            + stack.unallocated_usd.get(layer, Decimal(0))
+            + (sum(stack.idle_usd.values(), Decimal(0)) if layer == "gpu_compute" else Decimal(0))
+            == total
+        )
