@@ -395,7 +395,8 @@ def test_stack_layers_add_up_to_the_bill_telemetry_and_people(workspace: Workspa
     stack = cost_stack(store, config, by="feature")
     for name, total in stack.layer_totals_usd.items():
         allocated = sum((r.cost_usd for r in stack.rows if r.layer == name), Decimal(0))
-        assert allocated + stack.unallocated_usd.get(name, Decimal(0)) == total, name
+        idle = sum(stack.idle_usd.values(), Decimal(0)) if name == "gpu_compute" else Decimal(0)
+        assert allocated + stack.unallocated_usd.get(name, Decimal(0)) + idle == total, name
     assert set(stack.layer_totals_usd) == set(FAMILIES.values()) | {"people"}
     bill = {
         c: Decimal(v) for c, v in store.sql("SELECT BillingCurrency, sum(EffectiveCost) FROM bill_lines GROUP BY 1")
@@ -487,3 +488,18 @@ def test_reconcile_finds_the_planted_invoice_gap(data: demo.DemoData, workspace:
     assert {day for day, provider in flagged} == gap_days  # nothing else crosses the threshold
     causes = {c for r in result.rows if r.flagged for c in r.likely_causes}
     assert any("telemetry missing" in c for c in causes)
+
+
+def test_the_gpu_pool_reports_its_idle_capacity(workspace: Workspace) -> None:
+    stack = cost_stack(workspace.store, workspace.config, by="feature")
+    used_h, capacity_h = stack.pool_hours["gpu-pool-a"]
+    instance_hours = workspace.store.sql(
+        "SELECT sum(ConsumedQuantity) FROM bill_lines "
+        "WHERE json_extract_string(Tags, '$.pool') = 'gpu-pool-a' AND ChargeCategory = 'Usage'"
+    )[0][0]
+    assert capacity_h == pytest.approx(float(instance_hours))  # one GPU per instance
+    assert 0 < used_h < capacity_h
+    pool_cost = stack.by_key()["support-bot"]["gpu_compute"] + stack.idle_usd["gpu-pool-a"]
+    assert float(stack.idle_usd["gpu-pool-a"]) == pytest.approx(float(pool_cost) * (1 - used_h / capacity_h), rel=1e-4)
+    report = workspace.report()
+    assert report.idle_usd == pytest.approx(float(stack.idle_usd["gpu-pool-a"]))

@@ -373,3 +373,49 @@ def test_the_stack_adds_up_to_the_bill_for_random_bills(
             + (sum(stack.idle_usd.values(), Decimal(0)) if layer == "gpu_compute" else Decimal(0))
             == total
         )
+
+
+def test_pool_priced_from_config_per_purchase_option(tmp_path: Path) -> None:
+    """No GPU line on the bill: 2 reserved GPUs at $2/h and 1 on-demand at $4/h = $8/h; over 12 h, $96."""
+    import datetime as dt
+
+    from unitcost.config import PoolConfig
+
+    bill = [_line(*b) for b in BILL if b[2] != "GPU inference pool"]
+    config = CONFIG.model_copy(deep=True)
+    config.pools = [
+        PoolConfig(
+            name="gpu-a", gpus={"reserved": 2, "on_demand": 1}, hourly_usd_per_gpu={"reserved": 2, "on_demand": 4}
+        )
+    ]
+    with open_workspace(tmp_path / "w.duckdb", config) as ws:
+        usage = [
+            {
+                "request_id": r,
+                "ts": "2026-10-01T11:00:00Z",
+                "tenant": t,
+                "provider": p,
+                "model": m,
+                "input_tokens": k,
+                "gpu_seconds": g,
+                "serving": "gpu-a" if g else "api",
+                "status": "ok",
+            }
+            for r, t, p, m, k, g in USAGE
+        ]
+        ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
+        ws.ingest("focus", [write_csv(tmp_path / "bill.csv", bill)])
+        stack = cost_stack(ws.store, ws.config, dt.datetime(2026, 10, 1), dt.datetime(2026, 10, 1, 12), by="tenant")
+    assert stack.layer_totals_usd["gpu_compute"] == Decimal(96)
+    assert stack.pool_hours["gpu-a"] == (pytest.approx(40 / 3600), 36)
+    gpu = sum((r.cost_usd for r in stack.rows if r.layer == "gpu_compute"), Decimal(0))
+    assert gpu + stack.idle_usd["gpu-a"] == Decimal(96)
+
+
+def test_pool_prices_must_match_its_purchase_options() -> None:
+    from pydantic import ValidationError
+
+    from unitcost.config import PoolConfig
+
+    with pytest.raises(ValidationError, match="each purchase option"):
+        PoolConfig(name="p", gpus={"reserved": 2, "spot": 1}, hourly_usd_per_gpu={"reserved": 2})

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from unitcost.errors import ConfigError
 
@@ -267,12 +267,43 @@ class PoolConfig(_Strict):
     """
 
     name: str
-    gpus: int | None = Field(default=None, gt=0)
-    hourly_usd_per_gpu: float | None = Field(default=None, ge=0)
+    #: GPUs in the pool, or GPUs per purchase option, e.g. {reserved: 8, on_demand: 4, spot: 2}
+    gpus: int | dict[str, int] | None = None
+    #: USD per GPU-hour, or per purchase option (same keys as ``gpus``); used when the bill has no pool lines
+    hourly_usd_per_gpu: float | dict[str, float] | None = None
+    #: with no ``gpus``: capacity = the instance-hours of the pool's usage lines on the bill x this
+    gpus_per_instance: int | None = Field(default=None, gt=0)
     bill_tags: dict[str, str] = Field(default_factory=dict)
 
     def tags(self) -> dict[str, str]:
         return self.bill_tags or {"pool": self.name}
+
+    def gpu_count(self) -> int | None:
+        """GPUs in the pool, all purchase options together."""
+        if self.gpus is None:
+            return None
+        return self.gpus if isinstance(self.gpus, int) else sum(self.gpus.values())
+
+    def hourly_cost(self) -> float | None:
+        """USD per hour for the whole pool from the config prices, or None without them."""
+        if self.gpus is None or self.hourly_usd_per_gpu is None:
+            return None
+        if isinstance(self.gpus, int):
+            if not isinstance(self.hourly_usd_per_gpu, int | float):
+                raise ValueError(f"pool {self.name}: one GPU count needs one hourly price")
+            return self.gpus * float(self.hourly_usd_per_gpu)
+        prices = self.hourly_usd_per_gpu
+        if not isinstance(prices, dict) or set(prices) != set(self.gpus):
+            raise ValueError(f"pool {self.name}: give an hourly price for each purchase option of gpus")
+        return sum(n * prices[o] for o, n in self.gpus.items())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PoolConfig:
+        counts = [self.gpus] if isinstance(self.gpus, int) else list((self.gpus or {}).values())
+        if any(n <= 0 for n in counts):
+            raise ValueError(f"pool {self.name}: GPU counts must be positive")
+        self.hourly_cost()  # raises on a mismatch between counts and prices
+        return self
 
 
 class Config(_Strict):

@@ -84,6 +84,8 @@ prices:
 currency_rates: {EUR: 1.08}   # USD per EUR, for the bill lines of the EU account
 people:
   rates: {sre: 120, ml-engineer: 140}   # loaded USD per hour
+pools:   # the self-hosted model's GPUs: capacity from the pool's instance-hours on the bill, one H100 each
+  - {name: gpu-pool-a, gpus_per_instance: 1}
 """
 
 US, EU = 0, 1

@@ -135,9 +135,11 @@ def _bill(
         else "NULL"
     )
     return store.sql(
-        f"""SELECT layer, tag, provider, currency, sum(amount), count(*), pool FROM (
+        f"""SELECT layer, tag, provider, currency, sum(amount), count(*), pool, sum(instance_hours) FROM (
               SELECT {layer} AS layer, {tag} AS tag, {BILL_PROVIDER_SQL} AS provider, BillingCurrency AS currency,
-                     {cost} AS amount, CASE WHEN {layer} = 'gpu_compute' THEN {pool} END AS pool
+                     {cost} AS amount, CASE WHEN {layer} = 'gpu_compute' THEN {pool} END AS pool,
+                     CASE WHEN ChargeCategory = 'Usage' AND lower(ConsumedUnit) LIKE 'hour%'
+                          THEN ConsumedQuantity END AS instance_hours
               FROM bill_lines {_bill_where(start, end)})
             GROUP BY layer, tag, provider, currency, pool"""
     )
@@ -253,13 +255,15 @@ def stack_from_scan(
     shared: dict[str, int] = defaultdict(int)  # group: layer, "model_api|<provider>" or "pool|<name>"
     pool_cost: dict[str, int] = defaultdict(int)
     billed_providers: set[str] = set()
-    for layer, tag, provider, currency, amount, _lines, pool in bill:
+    pool_instance_hours: dict[str, Decimal] = defaultdict(Decimal)
+    for layer, tag, provider, currency, amount, _lines, pool, instance_hours in bill:
         micros = usd_micros(Decimal(amount or 0), currency or "USD", config)
         totals[layer] += micros
         if layer == "model_api":
             billed_providers.add(provider)
         if pool is not None:
             pool_cost[pool] += micros
+            pool_instance_hours[pool] += Decimal(instance_hours or 0)
         elif tag is not None:
             direct[(layer, tag)] += micros
         else:
@@ -270,11 +274,15 @@ def stack_from_scan(
     idle: dict[str, int] = {}
     for p in config.pools:
         pool_micros = pool_cost.get(p.name, 0)
-        if not pool_micros and p.gpus and p.hourly_usd_per_gpu is not None and hours:
-            pool_micros = to_micros(Decimal(str(p.gpus * hours * p.hourly_usd_per_gpu)))
+        hourly = p.hourly_cost()
+        if not pool_micros and hourly is not None and hours:
+            pool_micros = to_micros(Decimal(str(hourly * hours)))
             totals["gpu_compute"] += pool_micros
         used_h = float(sum(by_pool.get(p.name, {}).values())) / 3600
-        capacity_h = p.gpus * hours if p.gpus and hours else None
+        gpus = p.gpu_count()
+        capacity_h: float | None = gpus * hours if gpus and hours else None
+        if capacity_h is None and p.gpus_per_instance and pool_instance_hours.get(p.name):
+            capacity_h = float(pool_instance_hours[p.name]) * p.gpus_per_instance
         stack.pool_hours[p.name] = (used_h, capacity_h)
         if not pool_micros:
             continue
