@@ -260,21 +260,22 @@ def test_report_is_fully_loaded(tmp_path: Path) -> None:
         ("gpu_seconds", {}, Decimal("11") * 30 / 40),
         ("even", {}, Decimal("5.5")),
         ("fixed", {"storage": {"A": 1, "B": 10}}, Decimal("1")),
-        ("retrieval_queries", {}, None),  # no embeddings or rerank calls: nothing to split by
+        ("retrieval_queries", {}, Decimal("8.8")),  # no embeddings calls: split by requests, and said so
+        ("egress_bytes", {}, Decimal("8.8")),  # no egress recorded: likewise
     ],
 )
-def test_each_driver_by_hand(tmp_path: Path, driver: str, extra: dict, expected_a: Decimal | None) -> None:  # type: ignore[type-arg]
+def test_each_driver_by_hand(tmp_path: Path, driver: str, extra: dict, expected_a: Decimal) -> None:  # type: ignore[type-arg]
     config = CONFIG.model_copy(deep=True)
     config.allocation.drivers["storage"] = driver
     config.allocation.fixed_weights = extra
     with _workspace(tmp_path, config) as ws:
         stack = cost_stack(ws.store, ws.config, by="tenant")
     got = stack.by_key()
-    if expected_a is None:
-        assert stack.unallocated_usd["storage"] == Decimal("11")
-    else:
-        assert got["A"]["storage"] == pytest.approx(expected_a, abs=Decimal("0.000001"))
-        assert got["A"]["storage"] + got["B"]["storage"] == Decimal("11")
+    assert got["A"]["storage"] == pytest.approx(expected_a, abs=Decimal("0.000001"))
+    assert got["A"]["storage"] + got["B"]["storage"] == Decimal("11")
+    bases = {r.basis for r in stack.rows if r.layer == "storage"}
+    if driver in ("retrieval_queries", "egress_bytes"):
+        assert bases == {f"bill: requests (no {driver} in the data)"}
 
 
 def test_report_says_which_basis_each_layer_and_provider_uses(tmp_path: Path) -> None:
@@ -419,3 +420,14 @@ def test_pool_prices_must_match_its_purchase_options() -> None:
 
     with pytest.raises(ValidationError, match="each purchase option"):
         PoolConfig(name="p", gpus={"reserved": 2, "spot": 1}, hourly_usd_per_gpu={"reserved": 2})
+
+
+def test_egress_bytes_driver(tmp_path: Path) -> None:
+    config = CONFIG.model_copy(deep=True)
+    config.allocation.drivers["storage"] = "egress_bytes"
+    with _workspace(tmp_path, config) as ws:
+        ws.store.raw.execute("UPDATE usage SET egress_bytes = CASE WHEN tenant = 'A' THEN 100 ELSE 1000 END")
+        stack = cost_stack(ws.store, ws.config, by="tenant")
+    got = stack.by_key()
+    assert got["A"]["storage"] == pytest.approx(Decimal(11) * 400 / 1400, abs=Decimal("0.000001"))  # 4 x 100 vs 1000
+    assert {r.basis for r in stack.rows if r.layer == "storage"} == {"bill: egress_bytes"}

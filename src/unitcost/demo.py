@@ -786,6 +786,8 @@ def _usage_table(parts: list[dict[str, Any]], month: _Month, start_us: int) -> p
     columns["serving"] = _string_column(model, tuple(m[2] for m in MODELS))
     columns["priority"] = _string_column(col("priority"), PRIORITIES)
     columns["gpu_seconds"] = _float_column(col("gpu_seconds"))
+    # response payload: about 4 bytes per output token plus the envelope
+    columns["egress_bytes"] = pa.array(columns["output_tokens"].to_numpy() * 4 + 800, pa.int64())
     columns["reported_cost_usd"] = pa.nulls(n, pa.float64())
     columns["attributes"] = _string_column(col("attribute"), ATTRIBUTES)
     return pa.table(columns, schema=arrow_schema(USAGE))

@@ -113,6 +113,12 @@ USAGE = Table(
         Column("priority", "VARCHAR", "Priority or traffic class (interactive, batch, ...)."),
         Column("gpu_seconds", "DOUBLE", "GPU time the call used on a self-hosted pool.", unit="s"),
         Column(
+            "egress_bytes",
+            "BIGINT",
+            "Bytes the call sent out (response payload); the egress_bytes driver of networking cost.",
+            unit="bytes",
+        ),
+        Column(
             "reported_cost_usd",
             "DOUBLE",
             "Cost the source itself reported, if any (kept, not trusted).",

@@ -222,6 +222,7 @@ def _scan(
         reasoning_tokens=r.reasoning_tokens.sum().fill_null(0),
         gpu_seconds=r.gpu_seconds.sum().fill_null(0),
         retrieval_queries=r.operation.isin(RETRIEVAL_OPERATIONS).sum().fill_null(0),
+        egress_bytes=r.egress_bytes.sum().fill_null(0),
         units_of_work=is_last.sum(),
         successful_outcomes=(is_last & r.success).sum(),
     )
@@ -250,6 +251,7 @@ def _scan(
         "output_tokens",
         "gpu_seconds",
         "retrieval_queries",
+        "egress_bytes",
         "units_of_work",
         "successful_outcomes",
     )

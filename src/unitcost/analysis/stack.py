@@ -29,7 +29,7 @@ from typing import Any
 import ibis
 
 from unitcost.analysis.economics import _check_dimensions, _drop, _Scan, _scan
-from unitcost.config import Config
+from unitcost.config import DRIVERS, Config
 from unitcost.errors import CurrencyError
 from unitcost.ingest.base import quote_ident, sql_literal
 from unitcost.ledger.allocation import allocate, from_micros, split_exact, to_micros
@@ -38,6 +38,9 @@ from unitcost.ledger.people import people_costs
 from unitcost.store import Store
 
 #: bill provider -> usage provider id (genai-prices ids), by regex over ProviderName / ServiceName
+#: drivers that many sources do not record; when a period has none of them, shared cost is split by requests
+OPTIONAL_DRIVERS = ("egress_bytes", "retrieval_queries", "gpu_seconds")
+
 BILL_PROVIDER_SQL = """CASE
   WHEN regexp_matches(lower(COALESCE(ServiceName, '')), 'bedrock') THEN 'aws'
   WHEN regexp_matches(lower(COALESCE(ServiceName, '')), 'azure openai|cognitive') THEN 'azure'
@@ -226,6 +229,7 @@ def stack_from_scan(
             requests=seg.requests.sum(),
             gpu_seconds=seg.gpu_seconds.sum(),
             retrieval_queries=seg.retrieval_queries.sum(),
+            egress_bytes=seg.egress_bytes.sum(),
             successful_outcomes=seg.successful_outcomes.sum(),
         )
         .to_pyarrow()
@@ -241,7 +245,9 @@ def stack_from_scan(
     by_provider: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_pool: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for u in usage:
-        for driver in ("token_cost", "tokens", "requests", "gpu_seconds", "retrieval_queries", "successful_outcomes"):
+        for driver in DRIVERS:
+            if driver in ("even", "fixed"):
+                continue
             weights[driver][u["key"]] += Decimal(str(u[driver] or 0))
         weights["even"][u["key"]] = Decimal(1)
         if u["serving"] not in self_hosted:  # a pool's requests are paid through the pool (gpu_compute)
@@ -307,16 +313,26 @@ def stack_from_scan(
             shared["people"] += micros
 
     drivers: list[tuple[str, str | None, Decimal]] = []
+    driver_used: dict[str, str] = {}
     for group in shared:
         if group.startswith("model_api|"):
             source = by_provider.get(group.split("|", 1)[1]) or weights["token_cost"]
+            driver_used[group] = "token_cost"
         elif group.startswith("pool|"):
             source = by_pool.get(group.split("|", 1)[1], {})
+            driver_used[group] = "gpu_seconds"
         elif config.allocation.drivers.get(group, "requests") == "fixed":
             fixed = config.allocation.fixed_weights.get(group, {})
             source = {key: Decimal(str(w)) for key, w in fixed.items()}
+            driver_used[group] = "fixed"
         else:
-            source = weights[config.allocation.drivers.get(group, "requests")]
+            driver = config.allocation.drivers.get(group, "requests")
+            source = weights[driver]
+            driver_used[group] = driver
+            if not any(source.values()) and driver in OPTIONAL_DRIVERS and any(weights["requests"].values()):
+                # the data does not record this driver (e.g. no egress bytes): split by requests, and say so
+                source = weights["requests"]
+                driver_used[group] = f"requests (no {driver} in the data)"
         drivers += [(group, key, w) for key, w in source.items()]
     result = allocate(shared, drivers)
 
@@ -326,10 +342,7 @@ def stack_from_scan(
     for (group_id, key_id), micros in result.allocated.items():
         kind = str(group_id).split("|", 1)[0]
         layer_name = "gpu_compute" if kind == "pool" else kind
-        driver = {"model_api": "token_cost", "pool": "gpu_seconds"}.get(kind) or config.allocation.drivers.get(
-            layer_name, "requests"
-        )
-        rows[(layer_name, None if key_id is None else str(key_id), f"bill: {driver}")] += micros
+        rows[(layer_name, None if key_id is None else str(key_id), f"bill: {driver_used[str(group_id)]}")] += micros
     unallocated: dict[str, int] = defaultdict(int)
     for group_id, micros in result.unallocated.items():
         kind = str(group_id).split("|", 1)[0]

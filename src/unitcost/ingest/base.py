@@ -186,7 +186,7 @@ class CanonicalValidator:
             allowed = ", ".join(f"'{s}'" for s in STATUSES)
             out.append(("status", f"LOWER({t}status) NOT IN ({allowed})", f"status must be one of {STATUSES}"))
             out.append(("attempt", f"{t}attempt < 1", "attempt starts at 1"))
-            for name in ("latency_ms", "ttft_ms", "gpu_seconds"):
+            for name in ("latency_ms", "ttft_ms", "gpu_seconds", "egress_bytes"):
                 out.append((name, f"{t}{name} < 0", "cannot be negative"))
         if self.table.name == "outcomes":
             allowed = ", ".join(f"'{s}'" for s in OUTCOME_VALUES)
