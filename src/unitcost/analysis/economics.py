@@ -186,7 +186,12 @@ def _scan(
     end: dt.datetime | None,
     dims: list[str],
     grain: str | None = None,
+    stack_drivers: bool = False,
 ) -> _Scan:
+    """Priced token sums per segment; ``stack_drivers`` adds the sums the cost stack splits by.
+
+    A token-only report skips them (and ``serving`` as a key): they cost a pass over strings it does not need.
+    """
     u = usage_in_range(store, start, end)
     seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
     lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
@@ -206,7 +211,7 @@ def _scan(
     keys_cols |= {
         "provider": r.provider,
         "model": r.model,
-        "serving": r.serving,
+        **({"serving": r.serving} if stack_drivers else {}),
         "epoch": seg.epoch(r.ts),
         "bracket": seg.bracket(r.input_tokens.fill_null(0)),
         "success": r.success,
@@ -220,11 +225,17 @@ def _scan(
         cache_write_tokens=r.cache_write_tokens.sum().fill_null(0),
         output_tokens=r.output_tokens.sum().fill_null(0),
         reasoning_tokens=r.reasoning_tokens.sum().fill_null(0),
-        gpu_seconds=r.gpu_seconds.sum().fill_null(0),
-        retrieval_queries=r.operation.isin(RETRIEVAL_OPERATIONS).sum().fill_null(0),
-        egress_bytes=r.egress_bytes.sum().fill_null(0),
         units_of_work=is_last.sum(),
         successful_outcomes=(is_last & r.success).sum(),
+        **(
+            {
+                "gpu_seconds": r.gpu_seconds.sum().fill_null(0),
+                "retrieval_queries": r.operation.isin(RETRIEVAL_OPERATIONS).sum().fill_null(0),
+                "egress_bytes": r.egress_bytes.sum().fill_null(0),
+            }
+            if stack_drivers
+            else {}
+        ),
     )
     # 3. price the sums
     g = grouped.left_join(
@@ -249,11 +260,9 @@ def _scan(
         "input_tokens",
         "cache_read_tokens",
         "output_tokens",
-        "gpu_seconds",
-        "retrieval_queries",
-        "egress_bytes",
         "units_of_work",
         "successful_outcomes",
+        *(("gpu_seconds", "retrieval_queries", "egress_bytes") if stack_drivers else ()),
     )
     segments = g.select(
         *[grouped[c] for c in (*out_cols, *sums)],
@@ -301,7 +310,10 @@ def cost_report(
     """Return the cost report for [start, end), broken down by each dimension in ``by``."""
     by = list(dict.fromkeys(by or []))
     _check_dimensions(by)
-    scan = _scan(store, config, start, end, by)
+    from unitcost.analysis.stack import has_stack_inputs  # stack builds on this module
+
+    loaded = has_stack_inputs(store, config, start, end)
+    scan = _scan(store, config, start, end, by, stack_drivers=loaded)
     try:
         seg = scan.segments
         tot = seg.aggregate(**_cost_aggs(seg)).to_pyarrow().to_pylist()[0]
@@ -329,7 +341,7 @@ def cost_report(
             breakdown[dim] = [_row(r) for r in rows]
         token_cost = float(tot["cost_usd"] or 0)
         layers, unallocated, idle, layer_basis, provider_basis = _stack_into(
-            store, config, scan, start, end, by, breakdown, token_cost
+            store, config, scan, start, end, by, breakdown, token_cost, loaded
         )
     finally:
         _drop(store, scan)
@@ -391,14 +403,15 @@ def _stack_into(
     by: list[str],
     breakdown: dict[str, list[BreakdownRow]],
     token_cost: float,
+    loaded: bool,
 ) -> tuple[dict[str, float], float, float, dict[str, list[str]], dict[str, str]]:
     """Fill the breakdown rows' layers; return layer totals, unallocated, idle (USD) and the bases.
 
     Without bill lines, labour records or GPU pools the stack is the token cost alone.
     """
-    from unitcost.analysis.stack import has_stack_inputs, stack_from_scan  # stack builds on this module
+    from unitcost.analysis.stack import stack_from_scan  # stack builds on this module
 
-    if not has_stack_inputs(store, config, start, end):
+    if not loaded:
         for dim, rows in breakdown.items():
             breakdown[dim] = [
                 replace(

@@ -183,7 +183,7 @@ def cost_stack(
 ) -> CostStack:
     """Allocate the bill (and telemetry-only token cost) of [start, end) to the keys of ``by``."""
     _check_dimensions([by])
-    scan = _scan(store, config, start, end, [by])
+    scan = _scan(store, config, start, end, [by], stack_drivers=True)
     try:
         return stack_from_scan(store, config, scan, start, end, by)
     finally:
