@@ -431,3 +431,10 @@ def test_egress_bytes_driver(tmp_path: Path) -> None:
     got = stack.by_key()
     assert got["A"]["storage"] == pytest.approx(Decimal(11) * 400 / 1400, abs=Decimal("0.000001"))  # 4 x 100 vs 1000
     assert {r.basis for r in stack.rows if r.layer == "storage"} == {"bill: egress_bytes"}
+
+
+def test_breakdown_rows_carry_fully_loaded_unit_costs(tmp_path: Path) -> None:
+    with _workspace(tmp_path, CONFIG) as ws:
+        rows = {r.key: r for r in ws.report(by=["tenant"]).breakdown["tenant"]}
+    assert rows["B"].fully_loaded_cost_per_request_usd == pytest.approx(1.10 + 25 + 20 + 2.2 + 0.2)  # 1 request
+    assert rows["A"].fully_loaded_cost_per_request_usd == pytest.approx((5.30 + 75 + 8.8 + 0.8) / 4)

@@ -268,6 +268,8 @@ class PoolConfig(_Strict):
     """
 
     name: str
+    #: GPU type, for the reports (e.g. h100-sxm, a100-80gb, l40s)
+    gpu: str | None = None
     #: GPUs in the pool, or GPUs per purchase option, e.g. {reserved: 8, on_demand: 4, spot: 2}
     gpus: int | dict[str, int] | None = None
     #: USD per GPU-hour, or per purchase option (same keys as ``gpus``); used when the bill has no pool lines

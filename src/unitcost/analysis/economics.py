@@ -69,6 +69,7 @@ class BreakdownRow:
     #: cost of every layer allocated to this key (model_api alone when there is no bill)
     layers: dict[str, float] = field(default_factory=dict)
     fully_loaded_cost_usd: float | None = None
+    fully_loaded_cost_per_request_usd: float | None = None
     fully_loaded_cost_per_successful_outcome_usd: float | None = None
 
 
@@ -418,6 +419,7 @@ def _stack_into(
                     r,
                     layers={"model_api": r.cost_usd},
                     fully_loaded_cost_usd=r.cost_usd,
+                    fully_loaded_cost_per_request_usd=r.cost_per_request_usd,
                     fully_loaded_cost_per_successful_outcome_usd=r.cost_per_successful_outcome_usd,
                 )
                 for r in rows
@@ -444,6 +446,7 @@ def _stack_into(
                     r,
                     layers=layers,
                     fully_loaded_cost_usd=full,
+                    fully_loaded_cost_per_request_usd=_ratio(full, r.requests - r.unpriced_requests),
                     fully_loaded_cost_per_successful_outcome_usd=_ratio(full, r.successful_outcomes),
                 )
             )
