@@ -39,7 +39,7 @@ import pyarrow as pa
 from unitcost.config import Config
 from unitcost.errors import UnknownDimensionError
 from unitcost.ledger.costs import usage_in_range
-from unitcost.ledger.segments import segment_prices, segmentation
+from unitcost.ledger.segments import price_segments, segment_prices, segmentation
 from unitcost.pricing import PriceTable, build_price_table
 from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
@@ -239,22 +239,7 @@ def _scan(
         ),
     )
     # 3. price the sums
-    g = grouped.left_join(
-        lookup,
-        [
-            grouped.provider == lookup.provider,
-            grouped.model == lookup.model,
-            grouped.epoch == lookup.epoch,
-            grouped.bracket == lookup.bracket,
-        ],
-    )
-    token_cost = (
-        (g.input_tokens - g.cache_read_tokens - g.cache_write_tokens) * g.input_per_mtok
-        + g.cache_read_tokens * g.cache_read_per_mtok
-        + g.cache_write_tokens * g.cache_write_per_mtok
-        + (g.output_tokens - g.reasoning_tokens) * g.output_per_mtok
-        + g.reasoning_tokens * g.reasoning_per_mtok
-    ) / 1_000_000 + g.per_request_usd * g.requests
+    g, token_cost = price_segments(grouped, lookup)
     out_cols = [c for c in keys_cols if c not in ("epoch", "bracket")]
     sums = (
         "requests",

@@ -37,7 +37,7 @@ from unitcost.ingest.base import quote_ident, sql_literal
 from unitcost.ledger.allocation import from_micros, to_micros
 from unitcost.ledger.costs import usage_in_range
 from unitcost.ledger.layers import classify_sql
-from unitcost.ledger.segments import segment_prices, segmentation
+from unitcost.ledger.segments import price_segments, segment_prices, segmentation
 from unitcost.pricing import build_price_table
 from unitcost.store import Store
 
@@ -178,22 +178,7 @@ def _telemetry(
         output_tokens=u.output_tokens.sum().fill_null(0),
         reasoning_tokens=u.reasoning_tokens.sum().fill_null(0),
     )
-    g = grouped.left_join(
-        lookup,
-        [
-            grouped.provider == lookup.provider,
-            grouped.model == lookup.model,
-            grouped.epoch == lookup.epoch,
-            grouped.bracket == lookup.bracket,
-        ],
-    )
-    token_cost = (
-        (g.input_tokens - g.cache_read_tokens - g.cache_write_tokens) * g.input_per_mtok
-        + g.cache_read_tokens * g.cache_read_per_mtok
-        + g.cache_write_tokens * g.cache_write_per_mtok
-        + (g.output_tokens - g.reasoning_tokens) * g.output_per_mtok
-        + g.reasoning_tokens * g.reasoning_per_mtok
-    ) / 1_000_000 + g.per_request_usd * g.requests
+    g, token_cost = price_segments(grouped, lookup)
     zero = ibis.literal(0.0)
     priced: ir.BooleanValue = g.cache_hit | g.input_per_mtok.notnull()
     per = g.select(

@@ -126,3 +126,28 @@ def epoch_of(seg: Segmentation, ts: dt.datetime) -> int:
     1
     """
     return bisect.bisect_right(seg.time_edges, ts)
+
+
+def price_segments(grouped: ir.Table, lookup: ir.Table) -> tuple[ir.Table, ir.FloatingValue]:
+    """Join token sums per (provider, model, epoch, bracket) to their rates; return the join and the cost.
+
+    The cost (USD, NULL when unpriced) is genai-prices' formula applied to the sums, which is exact because
+    the rates are constant inside a segment (see pricing/tokens.py).
+    """
+    g = grouped.left_join(
+        lookup,
+        [
+            grouped.provider == lookup.provider,
+            grouped.model == lookup.model,
+            grouped.epoch == lookup.epoch,
+            grouped.bracket == lookup.bracket,
+        ],
+    )
+    cost = (
+        (g.input_tokens - g.cache_read_tokens - g.cache_write_tokens) * g.input_per_mtok
+        + g.cache_read_tokens * g.cache_read_per_mtok
+        + g.cache_write_tokens * g.cache_write_per_mtok
+        + (g.output_tokens - g.reasoning_tokens) * g.output_per_mtok
+        + g.reasoning_tokens * g.reasoning_per_mtok
+    ) / 1_000_000 + g.per_request_usd * g.requests
+    return g, cost
