@@ -9,6 +9,7 @@ storage EUR 10 (rate 1.1 USD/EUR), tax $1.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -77,24 +78,42 @@ def _line(provider: str, category: str, service: str, cost: str, currency: str, 
     return row
 
 
-def _workspace(tmp_path: Path, config: Config):  # type: ignore[no-untyped-def]
-    ws = open_workspace(tmp_path / "w.duckdb", config)
-    usage = [
-        {
+def _usage_rows(
+    ts: str = "2026-10-01T12:00:00Z",
+    pool: Callable[[str, int], str | None] | None = None,
+    gpu: Callable[[str, int], int] | None = None,
+) -> list[dict[str, object]]:
+    """USAGE as canonical rows; ``pool(provider, gpu_seconds)`` names the serving pool, ``gpu`` overrides GPU time."""
+    rows = []
+    for rid, tenant, provider, model, tokens, gpu_seconds in USAGE:
+        seconds = gpu(provider, gpu_seconds) if gpu else gpu_seconds
+        row: dict[str, object] = {
             "request_id": rid,
-            "ts": "2026-10-01T12:00:00Z",
+            "ts": ts,
             "tenant": tenant,
             "provider": provider,
             "model": model,
             "input_tokens": tokens,
             "output_tokens": 0,
-            "gpu_seconds": gpu,
+            "gpu_seconds": seconds,
             "status": "ok",
         }
-        for rid, tenant, provider, model, tokens, gpu in USAGE
-    ]
-    ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
-    [res] = ws.ingest("focus", [write_csv(tmp_path / "bill.csv", [_line(*b) for b in BILL])])
+        if pool:
+            row["serving"] = pool(provider, seconds) or "api"
+        rows.append(row)
+    return rows
+
+
+def _load(ws, tmp: Path, usage: list[dict[str, object]], bill: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    """Ingest usage rows and bill lines into ``ws``; return the bill's ingest result."""
+    ws.ingest("usage", [write_csv(tmp / "u.csv", usage)])
+    [res] = ws.ingest("focus", [write_csv(tmp / "bill.csv", bill)])
+    return res
+
+
+def _workspace(tmp_path: Path, config: Config):  # type: ignore[no-untyped-def]
+    ws = open_workspace(tmp_path / "w.duckdb", config)
+    res = _load(ws, tmp_path, _usage_rows(), [_line(*b) for b in BILL])
     assert res.rows_landed == len(BILL), res.first_problem
     return ws
 
@@ -202,22 +221,7 @@ def test_gpu_pool_idle_is_reported_apart_or_shared(tmp_path: Path) -> None:
     config = CONFIG.model_copy(deep=True)
     config.pools = [__import__("unitcost.config", fromlist=["PoolConfig"]).PoolConfig(name="gpu-a", gpus=2)]
     with open_workspace(tmp_path / "w.duckdb", config) as ws:
-        usage = [
-            {
-                "request_id": rid,
-                "ts": "2026-10-01T11:00:00Z",
-                "tenant": t,
-                "provider": pr,
-                "model": m,
-                "input_tokens": tok,
-                "gpu_seconds": gpu,
-                "serving": "gpu-a" if gpu else "api",
-                "status": "ok",
-            }
-            for rid, t, pr, m, tok, gpu in USAGE
-        ]
-        ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
-        ws.ingest("focus", [write_csv(tmp_path / "bill.csv", bill)])
+        _load(ws, tmp_path, _usage_rows(ts="2026-10-01T11:00:00Z", pool=lambda p, g: "gpu-a" if g else None), bill)
         start, end = dt.datetime(2026, 10, 1), dt.datetime(2026, 10, 1, 12)
         stack = cost_stack(ws.store, ws.config, start, end, by="tenant")
         config.share_idle = True
@@ -292,22 +296,16 @@ def test_self_hosted_requests_are_paid_through_their_pool_not_twice(tmp_path: Pa
     bill = [_line(*b) for b in BILL]
     bill[1]["Tags"] = json.dumps({"pool": "gpu-a"})
     with open_workspace(tmp_path / "w.duckdb", CONFIG) as ws:
-        usage = [
-            {
-                "request_id": rid,
-                "ts": "2026-10-01T11:00:00Z",
-                "tenant": t,
-                "provider": pr,
-                "model": m,
-                "input_tokens": tok,
-                "gpu_seconds": 20 if pr == "acme-ai" else 0,
-                "serving": "gpu-a" if pr == "acme-ai" else "api",
-                "status": "ok",
-            }
-            for rid, t, pr, m, tok, _ in USAGE
-        ]
-        ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
-        ws.ingest("focus", [write_csv(tmp_path / "bill.csv", bill)])
+        _load(
+            ws,
+            tmp_path,
+            _usage_rows(
+                ts="2026-10-01T11:00:00Z",
+                pool=lambda p, g: "gpu-a" if p == "acme-ai" else None,
+                gpu=lambda p, g: 20 if p == "acme-ai" else 0,
+            ),
+            bill,
+        )
         stack = cost_stack(ws.store, ws.config, by="tenant")
     assert stack.layer_totals_usd["model_api"] == Decimal("4.40")  # the OpenAI invoice only
     assert stack.by_key()["A"]["gpu_compute"] == Decimal(100)  # A's 20 GPU-seconds are all the pool's use
@@ -341,21 +339,7 @@ def test_the_stack_adds_up_to_the_bill_for_random_bills(
     for (provider, category, service, _, _, _), amount, currency, tenant in lines:
         rows.append(_line(provider, category, service, str(amount), currency, {"tenant": tenant} if tenant else None))
     with open_workspace(tmp / "w.duckdb", config) as ws:
-        usage = [
-            {
-                "request_id": r,
-                "ts": "2026-10-01T12:00:00Z",
-                "tenant": t,
-                "provider": p,
-                "model": m,
-                "input_tokens": k,
-                "gpu_seconds": g,
-                "status": "ok",
-            }
-            for r, t, p, m, k, g in USAGE
-        ]
-        ws.ingest("usage", [write_csv(tmp / "u.csv", usage)])
-        [res] = ws.ingest("focus", [write_csv(tmp / "bill.csv", rows)])
+        res = _load(ws, tmp, _usage_rows(ts="2026-10-01T12:00:00Z"), rows)
         stack = cost_stack(ws.store, ws.config, by="tenant")
     bill_usd = sum(
         (amount * (Decimal("1.1") if currency == "EUR" else 1) for _, amount, currency, _ in lines), Decimal(0)
@@ -390,22 +374,7 @@ def test_pool_priced_from_config_per_purchase_option(tmp_path: Path) -> None:
         )
     ]
     with open_workspace(tmp_path / "w.duckdb", config) as ws:
-        usage = [
-            {
-                "request_id": r,
-                "ts": "2026-10-01T11:00:00Z",
-                "tenant": t,
-                "provider": p,
-                "model": m,
-                "input_tokens": k,
-                "gpu_seconds": g,
-                "serving": "gpu-a" if g else "api",
-                "status": "ok",
-            }
-            for r, t, p, m, k, g in USAGE
-        ]
-        ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)])
-        ws.ingest("focus", [write_csv(tmp_path / "bill.csv", bill)])
+        _load(ws, tmp_path, _usage_rows(ts="2026-10-01T11:00:00Z", pool=lambda p, g: "gpu-a" if g else None), bill)
         stack = cost_stack(ws.store, ws.config, dt.datetime(2026, 10, 1), dt.datetime(2026, 10, 1, 12), by="tenant")
     assert stack.layer_totals_usd["gpu_compute"] == Decimal(96)
     assert stack.pool_hours["gpu-a"] == (pytest.approx(40 / 3600), 36)
