@@ -41,3 +41,24 @@ def csv_file(tmp_path: Path) -> Callable[[str, list[dict[str, Any]]], Path]:
         return write_csv(tmp_path / name, rows)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """The demo company (30 days, 200k requests, with its bill, people time and config), loaded once."""
+    import yaml
+
+    from unitcost.demo import generate, write_parquet
+
+    data = generate(days=30, requests=200_000, seed=7)
+    folder = tmp_path_factory.mktemp("demo")
+    files = write_parquet(data, folder)
+    config = Config.model_validate(yaml.safe_load(data.config_yaml))
+    ws = open_workspace(folder / "demo.duckdb", config)
+    ws.ingest("usage", [files.usage])
+    ws.ingest("outcomes", [files.outcomes])
+    ws.ingest("focus", [files.bill])
+    ws.ingest("ops", [files.ops])
+    ws.demo_events = data.events  # type: ignore[attr-defined]
+    yield ws
+    ws.close()

@@ -293,6 +293,35 @@ def report(
 
 @app.command()
 @handle_errors
+def explain(
+    period: Annotated[
+        str, typer.Option(help="Date, range (a..b) or shortcut: yesterday, this-week, month-to-date, ...")
+    ] = "yesterday",
+    baseline: Annotated[
+        str, typer.Option(help="Same forms, plus same-day-last-week, previous-period, previous-month-to-date.")
+    ] = "same-day-last-week",
+    by: Annotated[
+        str | None, typer.Option(help="Dimensions whose keys are named as contributors (comma-separated).")
+    ] = None,
+    at: Annotated[str | None, typer.Option(help="Reference time for shortcuts (default: the newest data).")] = None,
+    basis: Annotated[
+        str, typer.Option(help="auto: fully loaded cost when there is a bill; token: token cost alone.")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/json.md).")] = False,
+) -> None:
+    """Why did cost change? The change split exactly into drivers, with the keys behind each."""
+    with _workspace() as ws:
+        result = ws.explain(period, baseline, _split(by) or None, at=at, basis=basis)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        from unitcost.report.explain import render_explanation
+
+        render_explanation(console, result)
+
+
+@app.command()
+@handle_errors
 def quarantine(
     limit: Annotated[int, typer.Option(help="How many rows to show.")] = 20,
 ) -> None:

@@ -309,6 +309,102 @@ class PoolConfig(_Strict):
         return self
 
 
+BUDGET_SCOPES = ("tenant", "feature", "layer")
+
+
+class BudgetConfig(_Strict):
+    """A spending limit for a scope (everything, or one tenant, feature or layer), per month or per day."""
+
+    name: str
+    amount_usd: float = Field(gt=0)
+    period: Literal["month", "day"] = "month"
+    #: {} for all spend, else one of {tenant: X}, {feature: X}, {layer: X}
+    scope: dict[str, str] = Field(default_factory=dict)
+    #: warn when the projection reaches this share of the budget (1.0 = the budget itself)
+    warn_at: float = Field(default=1.0, gt=0)
+
+    @field_validator("scope")
+    @classmethod
+    def _one_scope(cls, v: dict[str, str]) -> dict[str, str]:
+        if len(v) > 1 or any(k not in BUDGET_SCOPES for k in v):
+            raise ValueError(f"scope is {{}} or one of {', '.join(BUDGET_SCOPES)}: got {v}")
+        return v
+
+
+class WebhookConfig(_Strict):
+    """Where alerts are posted (Slack-compatible JSON)."""
+
+    url: str
+    timeout_s: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+
+
+class AnomalyRuleConfig(_Strict):
+    """Spend anomalies: cost outside the range expected from history (weekly and daily seasonality)."""
+
+    enabled: bool = True
+    grains: list[Literal["hour", "day"]] = Field(default_factory=lambda: ["day", "hour"])  # type: ignore[arg-type]
+    #: robust z-score (MAD units, on log cost) beyond which a bucket is anomalous
+    z: float = Field(default=4.0, gt=0)
+    history_days: int = Field(default=28, ge=7)
+    min_impact_usd: float = Field(default=5.0, ge=0)
+    min_impact_pct: float = Field(default=10.0, ge=0)
+
+
+class DriftRuleConfig(_Strict):
+    """Drift of a feature's efficiency metrics: the last ``window_days`` against the ``baseline_days`` before."""
+
+    enabled: bool = True
+    window_days: int = Field(default=1, ge=1)
+    baseline_days: int = Field(default=7, ge=1)
+    #: minimum model calls in the window and in the baseline for a metric to be judged
+    min_requests: int = Field(default=200, ge=1)
+    cache_hit_drop_pts: float = Field(default=10.0, gt=0)
+    tokens_per_request_rise_pct: float = Field(default=15.0, gt=0)
+    retry_rate_rise_pts: float = Field(default=3.0, gt=0)
+    escalation_rate_rise_pts: float = Field(default=5.0, gt=0)
+    latency_p95_rise_pct: float = Field(default=25.0, gt=0)
+
+
+class DeploymentRuleConfig(_Strict):
+    """Deployment regressions: cost per request before and after a release or prompt version change."""
+
+    enabled: bool = True
+    #: days compared on each side of the change (the after side is cut at the evaluation time)
+    window_days: int = Field(default=7, ge=1)
+    min_requests: int = Field(default=200, ge=10)
+    #: two-sided significance level of the test
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    #: changes smaller than this (in %) are not reported, however significant
+    min_effect_pct: float = Field(default=5.0, ge=0)
+
+
+class MetricsConfig(_Strict):
+    """The Prometheus ``/metrics`` endpoint of ``unitcost serve``."""
+
+    #: at most this many label values per dimension (the rest are summed under "__other__")
+    max_label_values: int = Field(default=20, ge=1, le=1000)
+
+
+class AlertsConfig(_Strict):
+    """The ``alerts:`` section: rules, delivery and metrics; every rule has working defaults."""
+
+    anomaly: AnomalyRuleConfig = Field(default_factory=AnomalyRuleConfig)
+    drift: DriftRuleConfig = Field(default_factory=DriftRuleConfig)
+    deployment: DeploymentRuleConfig = Field(default_factory=DeploymentRuleConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    #: how often ``unitcost serve`` evaluates the rules (seconds; 0 turns it off)
+    watch_interval_s: float = Field(default=300.0, ge=0)
+
+
+class ExplainConfig(_Strict):
+    """The ``explain:`` section."""
+
+    #: the segments whose shares make the ``mix`` driver
+    mix: list[str] = Field(default_factory=lambda: ["feature", "model"])
+
+
 class Config(_Strict):
     """The whole ``unitcost.yaml``."""
 
@@ -323,6 +419,9 @@ class Config(_Strict):
     share_idle: bool = False
     #: USD per one unit of each other currency on the bill, e.g. {EUR: 1.08}
     currency_rates: dict[str, float] = Field(default_factory=dict)
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
 
     @field_validator("currency")
     @classmethod

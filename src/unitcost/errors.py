@@ -53,3 +53,7 @@ class UnknownDimensionError(ValueError, UnitcostError):
 
 class CurrencyError(ValueError, UnitcostError):
     """Amounts in different currencies would have to be added together."""
+
+
+class InvalidOptionError(ValueError, UnitcostError):
+    """An option has a value outside the ones it accepts."""

@@ -349,7 +349,27 @@ OPS_HOURS = Table(
     key="row_hash",
 )
 
-TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS, BILL_LINES, OPS_HOURS)
+ALERTS = Table(
+    "alerts",
+    (
+        Column("alert_key", "VARCHAR", "Identity of the alert: its rule and scope; one open alert per key."),
+        Column("rule", "VARCHAR", "Rule that raised it, e.g. budget:monthly-total, anomaly:day, drift:cache_hit_rate."),
+        Column("kind", "VARCHAR", "budget, anomaly, drift or deployment_regression."),
+        Column("scope", "JSON", 'The dimension values it concerns, e.g. {"feature": "support-bot"}; {} for all.'),
+        Column("status", "VARCHAR", "firing while the condition lasts, then resolved."),
+        Column("started_at", "TIMESTAMP", "When the condition began (data time, UTC)."),
+        Column("updated_at", "TIMESTAMP", "Data time of the last evaluation that saw it (UTC)."),
+        Column("resolved_at", "TIMESTAMP", "Data time of the first evaluation that no longer saw it (UTC)."),
+        Column(
+            "impact_usd_per_month", "DOUBLE", "Estimated monthly cost impact, where it can be estimated.", unit="USD"
+        ),
+        Column("message", "VARCHAR", "One plain-language sentence."),
+        Column("details", "JSON", "Rule-specific figures (expected, actual, CI, contributions, ...)."),
+    ),
+    key="alert_key",
+)
+
+TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS, BILL_LINES, OPS_HOURS, ALERTS)
 
 #: Columns computed by unitcost, never read from input files.
 INTERNAL_COLUMNS = ("unit_id", "row_id")

@@ -10,6 +10,8 @@ import pyarrow as pa
 
 from unitcost.analysis import CostReport, cost_report, cost_timeseries
 from unitcost.analysis.dashboard import Dashboard, build_dashboard
+from unitcost.analysis.explain import Explanation, explain_change
+from unitcost.analysis.windows import parse_window
 from unitcost.config import Config, load_config, setting
 from unitcost.ingest import IngestResult, OnError, ingest_files
 from unitcost.periods import parse_range
@@ -64,6 +66,38 @@ class Workspace:
         """Return everything the HTML report shows."""
         lo, hi = self._range(start, end)
         return build_dashboard(self.store, self.config, lo, hi)
+
+    def newest_ts(self) -> dt.datetime | None:
+        """Return the time of the newest usage row (the data's "now")."""
+        row = self.store.sql("SELECT max(ts) FROM usage")
+        return row[0][0] if row and row[0][0] is not None else None
+
+    def reference_time(self, at: str | dt.datetime | None = None) -> dt.datetime:
+        """Return ``at`` (a timestamp or date), else the newest usage row's time; windows are anchored on it."""
+        if isinstance(at, dt.datetime):
+            return at
+        if at:
+            return parse_range(at, None)[0]  # type: ignore[return-value]
+        newest = self.newest_ts()
+        if newest is None:
+            from unitcost.errors import PeriodError
+
+            raise PeriodError("the workspace has no usage rows yet: ingest some first (unitcost ingest --help)")
+        return newest
+
+    def explain(
+        self,
+        period: str = "yesterday",
+        baseline: str = "same-day-last-week",
+        by: list[str] | None = None,
+        at: str | dt.datetime | None = None,
+        basis: str = "auto",
+    ) -> Explanation:
+        """Explain the cost change from ``baseline`` to ``period`` (dates, ranges or shortcuts; docs/explain.md)."""
+        ref = self.reference_time(at)
+        p = parse_window(period, ref, what="--period")
+        b = parse_window(baseline, ref, relative_to=p, what="--baseline")
+        return explain_change(self.store, self.config, p, b, by, basis=basis)
 
     def quarantine_count(self) -> int:
         """Return how many rows are held in quarantine."""

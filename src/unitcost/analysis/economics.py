@@ -167,17 +167,19 @@ def _period(ts: ir.TimestampValue, grain: str) -> ir.TimestampValue:
 
 
 def _units(store: Store, u: ir.Table) -> ir.Table:
-    """One row per unit of work: ``u_id``, ``last_row_id`` (its last request) and ``success``."""
+    """One row per unit of work: ``u_id``, ``last_row_id`` (its last request), ``success``, ``unit_requests``."""
     # one integer aggregate finds the last request and its status: row_id * 2 + (status is ok)
     packed = u.row_id * 2 + (u.status == "ok").cast("int64")
-    units = u.group_by("unit_id").aggregate(last=packed.argmax(u.ts))
+    units = u.group_by("unit_id").aggregate(last=packed.argmax(u.ts), unit_requests=u.count())
     keys = store.table("unit_keys")
     o = store.table("outcomes")
     ko = o.inner_join(keys, o.trace_id == keys.unit_key).select(o_unit_id=keys.unit_id, outcome=o.outcome)
     j = units.left_join(ko, units.unit_id == ko.o_unit_id)
     last_ok = (j.last % 2) == 1
     outcome = j.outcome.fill_null(ibis.cases((last_ok, "success"), else_="failure"))
-    return j.select(u_id=j.unit_id, last_row_id=j.last // 2, success=outcome == "success")
+    return j.select(
+        u_id=j.unit_id, last_row_id=j.last // 2, success=outcome == "success", unit_requests=j.unit_requests
+    )
 
 
 def _scan(

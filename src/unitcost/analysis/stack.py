@@ -196,6 +196,15 @@ def _period_hours(scan: _Scan, start: dt.datetime | None, end: dt.datetime | Non
     return (hi - lo).total_seconds() / 3600 if lo is not None and hi is not None else None
 
 
+def self_hosted_pools(store: Store, config: Config) -> set[str]:
+    """The GPU pools (``usage.serving`` values) the bill or the config knows: their requests are paid by the pool."""
+    return {p.name for p in config.pools} | {
+        r[0]
+        for r in store.sql("SELECT DISTINCT json_extract_string(Tags, '$.pool') FROM bill_lines WHERE Tags IS NOT NULL")
+        if r[0]
+    }
+
+
 def has_stack_inputs(store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None) -> bool:
     """True when the period has bill lines or labour records, or GPU pools are configured."""
     if config.pools:
@@ -235,12 +244,7 @@ def stack_from_scan(
         .to_pyarrow()
         .to_pylist()
     )
-    # requests served by a GPU pool the bill or the config knows are paid through that pool
-    self_hosted = {p.name for p in config.pools} | {
-        r[0]
-        for r in store.sql("SELECT DISTINCT json_extract_string(Tags, '$.pool') FROM bill_lines WHERE Tags IS NOT NULL")
-        if r[0]
-    }
+    self_hosted = self_hosted_pools(store, config)
     weights: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_provider: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     by_pool: dict[str, dict[str | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
