@@ -246,6 +246,8 @@ class _Month:
     users_per_tenant: Ints
     user_offset: Ints
     user_ids: tuple[str, ...]
+    #: False: a quiet month with none of the planted incidents (no-op releases only), to measure false alarms
+    incidents: bool = True
 
     @property
     def release_names(self) -> tuple[str, ...]:
@@ -314,7 +316,7 @@ def _cache_split(
     return read, write
 
 
-def _month(rng: np.random.Generator, days: int, start: dt.date) -> _Month:
+def _month(rng: np.random.Generator, days: int, start: dt.date, incidents: bool = True) -> _Month:
     """Arrival intensity per region and hour, tenant weights per feature and user pools."""
     hours = days * 24
     utc_hour = np.arange(hours, dtype=np.int64)
@@ -346,14 +348,14 @@ def _month(rng: np.random.Generator, days: int, start: dt.date) -> _Month:
     active = intensity[US, onboarding:].sum() / intensity[US].sum()
     third = np.sort(weight[:, :n_old].T @ np.asarray(ROW_SHARE))[-3]
     for feature, part in ((SUPPORT, 0.92), (KNOWLEDGE, 0.08)):
-        share = 1.1 * third * part * active / ROW_SHARE[feature]
+        share = 1.1 * third * part * active / ROW_SHARE[feature] if incidents else 0.0
         weight[feature, :n_old] *= 1.0 - share
         weight[feature, NEW_TENANT] = share
     overall = weight.T @ np.asarray(ROW_SHARE)
     users = np.clip(np.rint(4000 * overall), 8, 600).astype(np.int64)
     users[NEW_TENANT] = 150
     user_ids = tuple(f"{name}-u{k:04d}" for name, count in zip(TENANT_NAMES, users, strict=True) for k in range(count))
-    return _Month(start, days, hours, intensity, weight, users, np.cumsum(users) - users, user_ids)
+    return _Month(start, days, hours, intensity, weight, users, np.cumsum(users) - users, user_ids, incidents)
 
 
 def _units(rng: np.random.Generator, month: _Month, feature: int, tenant: Ints, outcome: Ints) -> _Units:
@@ -420,7 +422,7 @@ def _support(rng: np.random.Generator, month: _Month, target_rows: int) -> tuple
     # prompt: system + tool definitions + policies, retrieved articles, the conversation so far
     context = _draw(rng, "conv", "context_tokens", m)
     answer_in = 3200 + 4200 * rng.lognormal(0, 0.35, m) + 1.5 * context + 350 * turn
-    regressed = np.asarray([r[3] == "support-v14" for r in RELEASES])[units.release[c.unit]]
+    regressed = np.asarray([r[3] == "support-v14" for r in RELEASES])[units.release[c.unit]] & month.incidents
     factor = np.where(regressed, PROMPT_REGRESSION_FACTOR, 1.0)
     c.input_tokens = _tokens(
         factor
@@ -472,7 +474,7 @@ def _knowledge(rng: np.random.Generator, month: _Month, target_rows: int) -> tup
     chunks = 900 + 3.0 * _draw(rng, "code", "context_tokens", m) + 2400 * rng.lognormal(0, 0.3, m)
     c.input_tokens = np.where(c.cache_hit, 0, _tokens(np.where(answer[:m], chunks + question, question)))
     c.output_tokens = np.where(answer[:m] & ~c.cache_hit, _tokens(_draw(rng, "conv", "generated_tokens", m)), 0)
-    dropped = np.asarray([r[3] == "search-v8" for r in RELEASES])[units.release[c.unit]]
+    dropped = np.asarray([r[3] == "search-v8" for r in RELEASES])[units.release[c.unit]] & month.incidents
     read, write = _cache_split(
         rng, c.input_tokens, c.model, np.where(dropped, 1.5, 10.0), np.where(dropped, 13.5, 10.0)
     )
@@ -661,8 +663,10 @@ def _events(month: _Month) -> tuple[PlantedEvent, ...]:
             feature=FEATURES[feature], prompt_version=prompt, release=names[i], expects_alert=False,
         )
         for i, (feature, day, number, prompt) in enumerate(RELEASES)
-        if number in NO_OP_RELEASES
+        if number in NO_OP_RELEASES or (not month.incidents and day > 0)
     )  # fmt: skip
+    if not month.incidents:  # a quiet month: every release is a no-op
+        return tuple(sorted(no_op, key=lambda e: e.start))
     regression = next(i for i, r in enumerate(RELEASES) if r[3] == "support-v14")
     gap = untracked_days(month.days)
     cache_drop = next(i for i, r in enumerate(RELEASES) if r[3] == "search-v8")
@@ -710,11 +714,13 @@ def generate(
     seed: int = 7,
     start: dt.date = dt.date(2026, 10, 1),
     progress: Progress | None = None,
+    incidents: bool = True,
 ) -> DemoData:
     """Return the demo company's usage (about ``requests`` rows over ``days`` days) and outcomes.
 
     The same arguments always give the same tables. ``progress(stage, fraction)`` is called a
-    handful of times, never per row.
+    handful of times, never per row. ``incidents=False`` gives a quiet month: the same company with
+    none of the planted incidents (every release changes nothing), to measure alert false-alarm rates.
 
     >>> d = generate(days=2, requests=500, seed=3)
     >>> sorted(set(d.usage.column("feature").to_pylist()))
@@ -729,7 +735,7 @@ def generate(
 
     report("tenants", 0.0)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(FEATURES) + 2)]
-    month = _month(rngs[len(FEATURES)], days, start)
+    month = _month(rngs[len(FEATURES)], days, start, incidents)
     parts = []
     for feature, make in enumerate((_support, _knowledge, _proposal)):
         report(FEATURES[feature], 0.05 + 0.2 * feature)
@@ -1002,7 +1008,7 @@ def _api_invoices(lines: _Lines, rng: np.random.Generator, usage: pa.Table, mont
     """Daily lines per model from OpenAI and Anthropic: the telemetry's cost within ±2%, plus the planted gap."""
     cost, tokens = api_token_cost(usage, month)
     noise = 1 + rng.uniform(-INVOICE_NOISE, INVOICE_NOISE, cost.shape)
-    untracked = np.isin(np.arange(month.days), untracked_days(month.days))
+    untracked = np.isin(np.arange(month.days), untracked_days(month.days)) & month.incidents
     for provider, name, service, account in API_PROVIDERS:
         for m in (i for i, spec in enumerate(MODELS) if spec[1] == provider):
             factor = noise[:, m] * np.where(untracked & (provider == "anthropic"), UNTRACKED_FACTOR, 1.0)
@@ -1193,7 +1199,7 @@ def _ops_table(month: _Month) -> pa.Table:
     release = names[next(i for i, r in enumerate(RELEASES) if r[3] == "support-v14")]
     note = '{"incident": "INC-1042", "summary": "support-bot prompt support-v14 raised input tokens a third"}'
     for d, sre_hours, ml_hours in ((regression, 4.0, 5.0), (regression + 1, 2.0, 4.0), (regression + 2, 1.5, 1.5)):
-        if d < month.days:
+        if d < month.days and month.incidents:
             records += [
                 (d, "incident", sre_hours, "sre", SRES[1], "support-bot", release, note),
                 (d, "incident", ml_hours, "ml-engineer", ML_ENGINEERS[0], "support-bot", release, note),

@@ -169,9 +169,12 @@ def _cells(
     baseline: Window,
     keys: list[str],
     pools: set[str],
+    where: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Token sums and component costs per (window, keys, cache hit): the small table the math runs on."""
     u = store.table("usage")
+    for dim, value in (where or {}).items():
+        u = u.filter(u[dim] == value)
     in_period = (u.ts >= period.start) & (u.ts < period.end)
     u = u.filter(in_period | ((u.ts >= baseline.start) & (u.ts < baseline.end)))
     seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
@@ -386,13 +389,18 @@ def explain_change(
     by: list[str] | None = None,
     top: int = 3,
     basis: str = "auto",
+    where: dict[str, str] | None = None,
 ) -> Explanation:
     """Return the exact split of the cost change from ``baseline`` to ``period`` into drivers.
 
     ``by``: the dimensions whose keys are named as contributors (default: tenant, feature, workflow, model,
     release, prompt_version). ``basis``: ``auto`` explains the fully loaded cost when the workspace has a
     bill, GPU pools or people time (else the token cost); ``token`` explains the token cost alone.
+    ``where``: only the usage rows with these dimension values (e.g. one feature); implies ``token``.
     """
+    if where:
+        _check_dimensions(list(where))
+        basis = "token"
     if basis not in ("auto", "token"):
         raise InvalidOptionError(f"--basis must be 'auto' or 'token', got {basis!r}")
     from unitcost.analysis.stack import has_stack_inputs, self_hosted_pools  # stack builds on economics
@@ -410,7 +418,7 @@ def explain_change(
     pools = self_hosted_pools(store, config) if loaded else set()
     seg_keys = [*mix_dims, *(["provider"] if "model" in mix_dims and "provider" not in mix_dims else [])]
     keys = list(dict.fromkeys([*mix_dims, *drill]))
-    cells = _cells(store, config, period, baseline, keys, pools)
+    cells = _cells(store, config, period, baseline, keys, pools, where)
     for name, w in (("baseline", 0), ("period", 1)):
         if not (cells["window"] == w).any() and not loaded:
             window = baseline if w == 0 else period

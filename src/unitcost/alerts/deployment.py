@@ -1,0 +1,213 @@
+"""Deployment regressions: did a new release or prompt version raise cost per request or per outcome?
+
+A *change* is a release or prompt version that appears on a feature after another one (its first request is
+the change time ``t0``); a release and a prompt version that appear within an hour of each other on the same
+feature are one change. For each change:
+
+* *before* = the feature's requests on the previous version in ``[t0 - window_days, t0)``, *after* = those on
+  the new version in ``[t0, min(t0 + window_days, at))``;
+* like for like: per model of the feature, mean cost per request on each side; the index is what the after
+  requests cost over what the same requests (same models, same counts) cost at the before means::
+
+      R = sum_m n1_m * mean1_m / sum_m n1_m * mean0_m
+
+  with a delta-method standard error of ``log R`` (``var(A)/A^2 + var(B)/B^2``, each side's variance of the
+  mean from its requests) and a two-sided z-test (requests per side are in the hundreds or more, so the
+  normal approximation of the mean holds);
+* cost per successful outcome (units of the feature whose last request is on the side's version): the
+  ratio ``sum cost / sum successes`` on each side, with the ratio-estimator variance
+  ``var(c - r s) / (n * mean(s)^2)`` (Cochran, *Sampling Techniques*, 3rd ed., 1977, section 6.3);
+* a finding when either test rejects "no change" at ``alpha`` *and* the change is at least
+  ``min_effect_pct``: a change within noise, or too small to matter, raises nothing.
+
+The finding stays active until another version replaces the new one on that feature. Monthly impact is the
+after side's extra cost per day (``A - B`` over its days) times 30.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from scipy.stats import norm
+
+from unitcost.alerts.model import Finding, RuleContext
+from unitcost.analysis.economics import _units
+from unitcost.ledger.costs import build_ledger
+
+VERSION_DIMENSIONS = ("release", "prompt_version")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A new version of a feature: when it started, what it replaced, and when it was itself replaced."""
+
+    feature: str
+    at: dt.datetime
+    new: dict[str, str]
+    old: dict[str, str]
+    replaced_at: dt.datetime | None
+
+
+def find_changes(ctx: RuleContext, lookback: dt.timedelta) -> list[Change]:
+    """Version changes per feature whose first request falls in [since, at)."""
+    u = ctx.store.table("usage")
+    u = u.filter((u.ts >= ctx.since - lookback) & (u.ts < ctx.at) & u.feature.notnull())
+    rows: list[dict[str, Any]] = []
+    for dim in VERSION_DIMENSIONS:
+        v = u.filter(u[dim].notnull())
+        t = v.group_by(feature=v.feature, version=v[dim]).aggregate(first=v.ts.min()).to_pyarrow().to_pylist()
+        rows += [{**r, "dim": dim} for r in t]
+    changes: list[Change] = []
+    for feature in sorted({r["feature"] for r in rows}):
+        timeline = sorted((r for r in rows if r["feature"] == feature), key=lambda r: r["first"])
+        # group the release and prompt-version switches that happen within an hour into one change
+        groups: list[list[dict[str, Any]]] = []
+        for r in timeline:
+            if groups and r["first"] - groups[-1][0]["first"] <= dt.timedelta(hours=1):
+                groups[-1].append(r)
+            else:
+                groups.append([r])
+        current: dict[str, str] = {}
+        for i, g in enumerate(groups):
+            new = {r["dim"]: r["version"] for r in g}
+            old = {d: current[d] for d in new if d in current}
+            start = g[0]["first"]
+            if old and start >= ctx.since:
+                replaced = groups[i + 1][0]["first"] if i + 1 < len(groups) else None
+                changes.append(Change(feature, start, new, old, replaced))
+            current.update(new)
+    return changes
+
+
+def _side(ctx: RuleContext, ch: Change, version: dict[str, str], lo: dt.datetime, hi: dt.datetime) -> Any:
+    """Per-model request stats and per-unit outcome stats of one side."""
+    ledger = build_ledger(ctx.store, ctx.config, lo, hi).requests
+    r = ledger.filter(ledger.feature == ch.feature)
+    for dim, value in version.items():
+        r = r.filter(r[dim] == value)
+    r = r.filter(r.priced)
+    per_model = (
+        r.group_by("model")
+        .aggregate(n=r.count(), s=r.cost_usd.sum(), ss=(r.cost_usd * r.cost_usd).sum())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    units = _units(ctx.store, r)
+    j = r.inner_join(units, r.unit_id == units.u_id)
+    per_unit = j.group_by(j.unit_id).aggregate(c=j.cost_usd.sum(), ok=j.success.max().cast("float64"))
+    agg = per_unit.aggregate(
+        n=per_unit.count(),
+        c=per_unit.c.sum(),
+        s=per_unit.ok.sum(),
+        cc=(per_unit.c * per_unit.c).sum(),
+        cs=(per_unit.c * per_unit.ok).sum(),
+    )
+    return {m["model"]: m for m in per_model}, agg.to_pyarrow().to_pylist()[0]
+
+
+def _request_index(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float] | None:
+    models = [m for m in after if m in before and before[m]["n"] > 1 and after[m]["n"] > 1]
+    if not models:
+        return None
+    a = b = var_a = var_b = 0.0
+    n0 = n1 = 0
+    for m in models:
+        x0, x1 = before[m], after[m]
+        mean0, mean1 = x0["s"] / x0["n"], x1["s"] / x1["n"]
+        v0 = max(x0["ss"] / x0["n"] - mean0**2, 0.0) * x0["n"] / (x0["n"] - 1)
+        v1 = max(x1["ss"] / x1["n"] - mean1**2, 0.0) * x1["n"] / (x1["n"] - 1)
+        a += x1["n"] * mean1
+        b += x1["n"] * mean0
+        var_a += x1["n"] * v1
+        var_b += x1["n"] ** 2 * v0 / x0["n"]
+        n0 += x0["n"]
+        n1 += x1["n"]
+    if a <= 0 or b <= 0:
+        return None
+    ratio = a / b
+    se = math.sqrt(var_a / a**2 + var_b / b**2)
+    return {"ratio": ratio, "se_log": se, "a": a, "b": b, "n_before": n0, "n_after": n1, "models": len(models)}
+
+
+def _outcome_ratio(side: dict[str, Any]) -> tuple[float, float] | None:
+    """Cost per successful outcome and the variance of its log (ratio estimator)."""
+    n, c, s = side["n"] or 0, side["c"] or 0.0, side["s"] or 0.0
+    if n < 2 or s <= 0 or c <= 0:
+        return None
+    r = c / s
+    # var(c - r s) per unit, from the sums: E[c^2] - 2 r E[cs] + r^2 E[s^2] (s is 0/1, so s^2 = s)
+    resid = (side["cc"] - 2 * r * side["cs"] + r * r * s) / n - ((c - r * s) / n) ** 2
+    var_r = max(resid, 0.0) * n / (n - 1) / (n * (s / n) ** 2)
+    return r, var_r / r**2
+
+
+def _test(ratio: float, se_log: float, alpha: float) -> dict[str, float]:
+    z_crit = float(norm.ppf(0.975))
+    z = math.log(ratio) / se_log if se_log > 0 else math.inf
+    return {
+        "change_pct": 100 * (ratio - 1),
+        "ci95_low_pct": 100 * (math.exp(math.log(ratio) - z_crit * se_log) - 1),
+        "ci95_high_pct": 100 * (math.exp(math.log(ratio) + z_crit * se_log) - 1),
+        "p_value": float(2 * norm.sf(abs(z))) if math.isfinite(z) else 0.0,
+    }
+
+
+def deployment_rule(ctx: RuleContext) -> list[Finding]:
+    """Findings for releases or prompt versions that raised cost per request or per successful outcome."""
+    cfg = ctx.config.alerts.deployment
+    if not cfg.enabled:
+        return []
+    window = dt.timedelta(days=cfg.window_days)
+    findings = []
+    for ch in find_changes(ctx, window):
+        end = min(ch.at + window, ctx.at, ch.replaced_at or ctx.at)
+        before_models, before_units = _side(ctx, ch, ch.old, ch.at - window, ch.at)
+        after_models, after_units = _side(ctx, ch, ch.new, ch.at, end)
+        idx = _request_index(before_models, after_models)
+        if idx is None or idx["n_before"] < cfg.min_requests or idx["n_after"] < cfg.min_requests:
+            continue
+        per_request = _test(idx["ratio"], idx["se_log"], cfg.alpha)
+        o0, o1 = _outcome_ratio(before_units), _outcome_ratio(after_units)
+        per_outcome = _test(o1[0] / o0[0], math.sqrt(o0[1] + o1[1]), cfg.alpha) if o0 and o1 else None
+        fired = [
+            name
+            for name, t in (("cost per request", per_request), ("cost per successful outcome", per_outcome))
+            if t and t["p_value"] < cfg.alpha and t["change_pct"] >= cfg.min_effect_pct
+        ]
+        if not fired:
+            continue
+        days = max((end - ch.at).total_seconds() / 86400, 1 / 24)
+        impact = (idx["a"] - idx["b"]) / days * 30
+        what = " and ".join(f"{d} {v}" for d, v in ch.new.items())
+        was = " and ".join(f"{d} {v}" for d, v in ch.old.items())
+        lead = per_request if "cost per request" in fired else per_outcome
+        assert lead is not None
+        message = (
+            f"{what} raised {fired[0]} of {ch.feature} by {lead['change_pct']:.0f}% "
+            f"(95% CI {lead['ci95_low_pct']:.0f}-{lead['ci95_high_pct']:.0f}%) against {was}, "
+            f"about {'+' if impact >= 0 else '-'}${abs(impact):,.0f}/month"
+        )
+        findings.append(
+            Finding(
+                rule="deployment_regression",
+                kind="deployment_regression",
+                scope={"feature": ch.feature, **ch.new},
+                started_at=ch.at,
+                ended_at=ch.replaced_at if ch.replaced_at and ch.replaced_at <= ctx.at else None,
+                impact_usd_per_month=impact,
+                message=message,
+                details={
+                    "previous": ch.old,
+                    "cost_per_request": per_request,
+                    "cost_per_successful_outcome": per_outcome,
+                    "requests_before": idx["n_before"],
+                    "requests_after": idx["n_after"],
+                    "models_compared": idx["models"],
+                    "after_window": {"from": ch.at.isoformat(), "to": end.isoformat()},
+                },
+            )
+        )
+    return findings
