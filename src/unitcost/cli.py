@@ -322,6 +322,52 @@ def explain(
 
 @app.command()
 @handle_errors
+def watch(
+    at: Annotated[str | None, typer.Option(help="Evaluate as of this time (default: the newest data).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Replay: list every alert that would have fired since this date; stores nothing.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of alerts (docs/json.md).")] = False,
+    deliver: Annotated[bool, typer.Option(help="Post fired and resolved alerts to the configured webhooks.")] = True,
+) -> None:
+    """Tell me early: budgets, spend anomalies, drift and deployment regressions, fired once and resolved."""
+    from unitcost.alerts.watch import watch as run_watch
+    from unitcost.periods import parse_range
+
+    with _workspace() as ws:
+        when = parse_range(at, None)[0] if at else None
+        start = parse_range(since, None)[0] if since else None
+        result = run_watch(ws.store, ws.config, at=when, since=start, deliver=deliver)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+        return
+    from unitcost.report.alerts import render_watch
+
+    render_watch(console, result)
+
+
+@app.command()
+@handle_errors
+def alerts(
+    status: Annotated[str | None, typer.Option(help="Only alerts with this status: firing or resolved.")] = None,
+    limit: Annotated[int, typer.Option(help="How many to show, open ones first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """The stored alerts and their life cycle (fired, updated, resolved)."""
+    from unitcost.alerts.watch import list_alerts
+
+    with _workspace() as ws:
+        rows = list_alerts(ws.store, status, limit)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    from unitcost.report.alerts import render_alert_rows
+
+    render_alert_rows(console, rows)
+
+
+@app.command()
+@handle_errors
 def quarantine(
     limit: Annotated[int, typer.Option(help="How many rows to show.")] = 20,
 ) -> None:

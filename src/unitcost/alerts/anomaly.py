@@ -176,7 +176,7 @@ def _with_root_cause(f: Finding, ctx: RuleContext) -> Finding:
     except ValueError:  # no data a week earlier: nothing to compare with
         return f
     drivers = sorted(e.drivers, key=lambda d: -abs(d.change_usd))[:3]
-    cause = [
+    cause: list[dict[str, Any]] = [
         {
             "driver": d.driver,
             "change_usd": d.change_usd,

@@ -1,4 +1,4 @@
-"""The HTTP server: an OTLP/HTTP trace receiver (``POST /v1/traces``) and ``GET /healthz``.
+"""The HTTP server: an OTLP/HTTP trace receiver (``POST /v1/traces``), ``GET /healthz`` and ``GET /metrics``.
 
 Routes are thin: they hand the body to :class:`Receiver` and render what it returns. Every
 error, from any route, is rendered by one handler in one shape (``unitcost.server.errors``).
@@ -18,9 +18,11 @@ from typing import Any
 
 import pyarrow as pa
 from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from unitcost.alerts.metrics import render_metrics
 from unitcost.config import Config
 from unitcost.errors import IngestError
 from unitcost.server.errors import (
@@ -128,6 +130,11 @@ def create_app(store: Store, config: Config, settings: ServerSettings | None = N
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return receiver.writer.health()
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body = await run_in_threadpool(render_metrics, store, config)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(ServerError)
     async def server_error(request: Request, error: ServerError) -> Response:

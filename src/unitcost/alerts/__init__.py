@@ -1,0 +1,1 @@
+"""Alerts: rules (budgets, anomalies, drift, deployment regressions), their life cycle and delivery."""

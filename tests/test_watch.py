@@ -1,0 +1,160 @@
+"""`unitcost watch`: the demo's planted events are found, the quiet month stays quiet, alerts fire once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from unitcost.alerts import watch as watch_module
+from unitcost.alerts.model import Finding, RuleContext
+from unitcost.alerts.watch import list_alerts, watch
+from unitcost.cli import app
+from unitcost.config import Config, WebhookConfig
+from unitcost.workspace import Workspace, open_workspace
+
+
+def event(ws: Workspace, name: str) -> Any:
+    return next(e for e in ws.demo_events if e.name == name)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def replay(demo_workspace: Workspace) -> list[Finding]:
+    start = dt.datetime(2026, 10, 8)
+    return watch(demo_workspace.store, demo_workspace.config, since=start, deliver=False).findings
+
+
+def test_demo_prompt_regression_is_a_deployment_regression(demo_workspace: Workspace, replay: list[Finding]) -> None:
+    ev = event(demo_workspace, "prompt-regression")
+    hits = [
+        f for f in replay if f.kind == "deployment_regression" and f.scope.get("prompt_version") == ev.prompt_version
+    ]
+    assert len(hits) == 1
+    f = hits[0]
+    assert f.scope["feature"] == ev.feature and abs(f.started_at - ev.start) < dt.timedelta(hours=1)
+    test = f.details["cost_per_request"]
+    assert test["change_pct"] > 15 and test["ci95_low_pct"] > 10 and test["p_value"] < 0.01
+    assert f.impact_usd_per_month and f.impact_usd_per_month > 0
+    assert "95% CI" in f.message and "/month" in f.message
+
+
+def test_demo_cache_drop_is_a_drift_alert(demo_workspace: Workspace, replay: list[Finding]) -> None:
+    ev = event(demo_workspace, "cache-drop")
+    hits = [f for f in replay if f.rule == "drift:cache_hit_rate" and f.scope == {"feature": ev.feature}]
+    assert hits and abs(hits[0].started_at - ev.start) <= dt.timedelta(days=1)
+
+
+def test_demo_no_op_releases_raise_nothing(demo_workspace: Workspace, replay: list[Finding]) -> None:
+    no_ops = [e for e in demo_workspace.demo_events if not e.expects_alert]  # type: ignore[attr-defined]
+    assert no_ops
+    for ev in no_ops:
+        assert not [f for f in replay if f.kind == "deployment_regression" and f.scope.get("release") == ev.release]
+
+
+def test_quiet_month_raises_no_deployment_or_drift_alert(tmp_path: Path) -> None:
+    from unitcost.demo import generate, write_parquet
+
+    data = generate(days=30, requests=200_000, seed=11, incidents=False)
+    files = write_parquet(data, tmp_path)
+    with open_workspace(tmp_path / "q.duckdb", Config.model_validate(yaml.safe_load(data.config_yaml))) as ws:
+        ws.ingest("usage", [files.usage])
+        ws.ingest("outcomes", [files.outcomes])
+        found = watch(ws.store, ws.config, since=dt.datetime(2026, 10, 8), deliver=False).findings
+    by_kind = {k: [f.message for f in found if f.kind == k] for k in ("deployment_regression", "drift")}
+    assert by_kind == {"deployment_regression": [], "drift": []}
+
+
+# --- life cycle, with rules we control -------------------------------------------------------------------
+
+T0 = dt.datetime(2026, 10, 20)
+
+
+def fake(active: bool, impact: float = 10.0) -> Finding:
+    return Finding("drift:x", "drift", {"feature": "bot"}, T0, None if active else T0 + dt.timedelta(hours=5),
+                   impact, f"x drifted (impact {impact})")  # fmt: skip
+
+
+class Receiver(BaseHTTPRequestHandler):
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        n = int(self.headers["Content-Length"])
+        Receiver.bodies.append(json.loads(self.rfile.read(n)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    Receiver.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_alert_fires_once_updates_and_resolves(
+    workspace: Workspace, receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = {"active": True, "impact": 10.0}
+
+    def rule(ctx: RuleContext) -> list[Finding]:
+        return [fake(state["active"], state["impact"])]
+
+    monkeypatch.setattr(watch_module, "RULES", {"drift": rule})
+    config = Config(alerts={"webhooks": [WebhookConfig(url=receiver, timeout_s=2, retries=0)]})
+    first = watch(workspace.store, config, at=T0 + dt.timedelta(hours=1))
+    assert [f.rule for f in first.fired] == ["drift:x"] and len(Receiver.bodies) == 1
+    assert Receiver.bodies[0]["alerts"][0]["status"] == "firing"
+
+    state["impact"] = 25.0
+    second = watch(workspace.store, config, at=T0 + dt.timedelta(hours=2))
+    assert second.fired == [] and len(second.updated) == 1 and len(Receiver.bodies) == 1  # no re-firing
+    rows = list_alerts(workspace.store)
+    assert len(rows) == 1 and rows[0]["status"] == "firing" and rows[0]["impact_usd_per_month"] == 25.0
+
+    state["active"] = False
+    third = watch(workspace.store, config, at=T0 + dt.timedelta(hours=6))
+    assert len(third.resolved) == 1 and len(Receiver.bodies) == 2
+    assert Receiver.bodies[1]["alerts"][0]["status"] == "resolved"
+    rows = list_alerts(workspace.store)
+    assert rows[0]["status"] == "resolved" and rows[0]["resolved_at"].startswith("2026-10-20T06")
+    assert watch(workspace.store, config, at=T0 + dt.timedelta(hours=7)).resolved == []  # resolved once
+
+    state["active"] = True  # the condition comes back: a new alert
+    assert len(watch(workspace.store, config, at=T0 + dt.timedelta(hours=8)).fired) == 1
+    assert [r["status"] for r in list_alerts(workspace.store)] == ["firing", "resolved"]
+
+
+def test_a_dead_webhook_does_not_stop_watch(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch_module, "RULES", {"drift": lambda ctx: [fake(True)]})
+    config = Config(alerts={"webhooks": [WebhookConfig(url="http://127.0.0.1:9/none", timeout_s=0.5, retries=1)]})
+    result = watch(workspace.store, config, at=T0 + dt.timedelta(hours=1))
+    assert len(result.fired) == 1 and result.delivered and not result.delivered[0].ok
+    assert list_alerts(workspace.store)[0]["status"] == "firing"  # stored all the same
+
+
+def test_cli_watch_replay_json(demo_workspace: Workspace) -> None:
+    db = demo_workspace.store.path  # type: ignore[attr-defined]
+    result = CliRunner().invoke(app, ["--db", str(db), "watch", "--since", "2026-10-15", "--json", "--no-deliver"])
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert items and {"rule", "kind", "scope", "status", "started_at", "impact_usd_per_month", "message"} <= set(
+        items[0]
+    )
+    assert {i["kind"] for i in items} >= {"deployment_regression", "drift"}
+    bad = CliRunner().invoke(app, ["--db", str(db), "watch", "--since", "2027-01-01"])
+    assert bad.exit_code == 2 and "must be before" in bad.output
