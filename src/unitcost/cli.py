@@ -461,10 +461,12 @@ def demo(
     console.print("\n[bold]Planted events[/bold] (what later analyses should find):")
     for ev in data.events:
         console.print(f"  • {ev.description}")
+    regression = next((ev.start.date() for ev in data.events if ev.name == "prompt-regression"), None)
+    explain_hint = f"unitcost explain --period {regression} --basis token   |   " if regression else ""
     console.print(
         f"\nWorkspace: {db_path}   Config: {config_path}   HTML report: {html}\n"
-        "Next: unitcost report --by tenant --from 2026-10-20   |   unitcost stack --by tenant   |   "
-        "unitcost layers explain"
+        f"Next: {explain_hint}unitcost watch   |   unitcost report --by tenant --from 2026-10-20   |   "
+        "unitcost stack --by tenant   |   unitcost layers explain"
     )
 
 
