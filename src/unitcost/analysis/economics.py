@@ -39,7 +39,7 @@ import pyarrow as pa
 from unitcost.config import Config
 from unitcost.errors import UnknownDimensionError
 from unitcost.ledger.costs import usage_in_range
-from unitcost.ledger.segments import price_segments, segment_prices, segmentation
+from unitcost.ledger.segments import Segmentation, price_segments, segment_prices, segmentation
 from unitcost.pricing import PriceTable, build_price_table
 from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
@@ -182,6 +182,17 @@ def _units(store: Store, u: ir.Table) -> ir.Table:
     )
 
 
+def price_lookup(config: Config, u: ir.Table) -> tuple[list[dict[str, Any]], PriceTable, Segmentation, ir.Table]:
+    """Prices for the (provider, model) pairs of ``u``: the pairs seen, the price table, its segmentation and
+    the per-segment rates as an engine table (join it with :func:`price_segments`)."""
+    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
+    lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
+    hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)
+    prices = build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi)
+    seg = segmentation(prices, lo, hi)
+    return seen, prices, seg, ibis.memtable(segment_prices(prices, seg, lo))
+
+
 def _scan(
     store: Store,
     config: Config,
@@ -196,12 +207,7 @@ def _scan(
     A token-only report skips them (and ``serving`` as a key): they cost a pass over strings it does not need.
     """
     u = usage_in_range(store, start, end)
-    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
-    lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
-    hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)
-    prices = build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi)
-    seg = segmentation(prices, lo, hi)
-    lookup = ibis.memtable(segment_prices(prices, seg, lo))
+    seen, prices, seg, lookup = price_lookup(config, u)
 
     # 1. each request with its unit's success, and whether it is the unit's last request
     units = _units(store, u)

@@ -26,7 +26,6 @@ up to it exactly. docs/methods.md has the derivation and the reference.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +35,11 @@ import numpy as np
 import pandas as pd
 
 from unitcost.analysis.decompose import centred_shares, shapley_product
-from unitcost.analysis.economics import CostReport, _check_dimensions, _units, cost_report
+from unitcost.analysis.economics import CostReport, _check_dimensions, _units, cost_report, price_lookup
 from unitcost.analysis.windows import Window
 from unitcost.config import Config
 from unitcost.errors import InvalidOptionError, PeriodError
-from unitcost.ledger.segments import price_segments, segment_prices, segmentation
-from unitcost.pricing import build_price_table
+from unitcost.ledger.segments import price_segments
 from unitcost.store import Store
 
 DRILL_DIMENSIONS = ("tenant", "feature", "workflow", "model", "release", "prompt_version")
@@ -177,12 +175,7 @@ def _cells(
         u = u.filter(u[dim] == value)
     in_period = (u.ts >= period.start) & (u.ts < period.end)
     u = u.filter(in_period | ((u.ts >= baseline.start) & (u.ts < baseline.end)))
-    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
-    lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
-    hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)
-    prices = build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi)
-    seg = segmentation(prices, lo, hi)
-    lookup = ibis.memtable(segment_prices(prices, seg, lo))
+    _, _, seg, lookup = price_lookup(config, u)
     units = _units(store, u)
     r = u.inner_join(units, u.unit_id == units.u_id)
     is_last = r.row_id == r.last_row_id
