@@ -39,7 +39,7 @@ import pyarrow as pa
 from unitcost.config import Config
 from unitcost.errors import UnknownDimensionError
 from unitcost.ledger.costs import usage_in_range
-from unitcost.ledger.segments import Segmentation, price_segments, segment_prices, segmentation
+from unitcost.ledger.segments import Segmentation, price_segments, segment_prices, segmentation, token_sums
 from unitcost.pricing import PriceTable, build_price_table
 from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
@@ -229,11 +229,7 @@ def _scan(
     }
     grouped = r.group_by(**keys_cols).aggregate(
         requests=r.count(),
-        input_tokens=r.input_tokens.sum().fill_null(0),
-        cache_read_tokens=r.cache_read_tokens.sum().fill_null(0),
-        cache_write_tokens=r.cache_write_tokens.sum().fill_null(0),
-        output_tokens=r.output_tokens.sum().fill_null(0),
-        reasoning_tokens=r.reasoning_tokens.sum().fill_null(0),
+        **token_sums(r),
         units_of_work=is_last.sum(),
         successful_outcomes=(is_last & r.success).sum(),
         **(

@@ -39,7 +39,7 @@ from unitcost.analysis.economics import CostReport, _check_dimensions, _units, c
 from unitcost.analysis.windows import Window
 from unitcost.config import Config
 from unitcost.errors import InvalidOptionError, PeriodError
-from unitcost.ledger.segments import price_segments
+from unitcost.ledger.segments import cost_components, price_segments, token_sums
 from unitcost.store import Store
 
 DRILL_DIMENSIONS = ("tenant", "feature", "workflow", "model", "release", "prompt_version")
@@ -193,11 +193,7 @@ def _cells(
         group["model"] = r.model
     grouped = r.group_by(**group).aggregate(
         requests=r.count(),
-        input_tokens=r.input_tokens.sum().fill_null(0),
-        cache_read_tokens=r.cache_read_tokens.sum().fill_null(0),
-        cache_write_tokens=r.cache_write_tokens.sum().fill_null(0),
-        output_tokens=r.output_tokens.sum().fill_null(0),
-        reasoning_tokens=r.reasoning_tokens.sum().fill_null(0),
+        **token_sums(r),
         units=is_last.sum(),
         unit_requests=r.unit_requests.sum(where=is_last).fill_null(0),
     )
@@ -207,16 +203,13 @@ def _cells(
     def part(expr: ir.NumericValue) -> ir.NumericValue:
         return ibis.cases((free, ibis.literal(0.0)), else_=expr.fill_null(0.0).cast("float64"))
 
-    uncached = g.input_tokens - g.cache_read_tokens - g.cache_write_tokens
+    parts = cost_components(g)
     costs = {
-        "cost_input_uncached": part(uncached * g.input_per_mtok / 1e6),
-        "cost_cache_read": part(g.cache_read_tokens * g.cache_read_per_mtok / 1e6),
-        "cost_cache_write": part(g.cache_write_tokens * g.cache_write_per_mtok / 1e6),
-        "cost_output": part(
-            ((g.output_tokens - g.reasoning_tokens) * g.output_per_mtok + g.reasoning_tokens * g.reasoning_per_mtok)
-            / 1e6
-        ),
-        "cost_fee": part(g.per_request_usd * g.requests),
+        "cost_input_uncached": part(parts["input_uncached"] / 1e6),
+        "cost_cache_read": part(parts["cache_read"] / 1e6),
+        "cost_cache_write": part(parts["cache_write"] / 1e6),
+        "cost_output": part((parts["output"] + parts["reasoning"]) / 1e6),
+        "cost_fee": part(parts["fee_usd"]),
     }
     out_keys = [k for k in group if k not in ("epoch", "bracket")]
     rows = g.select(

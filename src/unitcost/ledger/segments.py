@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from unitcost.pricing import PriceTable
+from unitcost.schema import TOKEN_COLUMNS
 
 RATE_COLUMNS = (
     "input_per_mtok",
@@ -143,11 +144,30 @@ def price_segments(grouped: ir.Table, lookup: ir.Table) -> tuple[ir.Table, ir.Fl
             grouped.bracket == lookup.bracket,
         ],
     )
+    parts = cost_components(g)
     cost = (
-        (g.input_tokens - g.cache_read_tokens - g.cache_write_tokens) * g.input_per_mtok
-        + g.cache_read_tokens * g.cache_read_per_mtok
-        + g.cache_write_tokens * g.cache_write_per_mtok
-        + (g.output_tokens - g.reasoning_tokens) * g.output_per_mtok
-        + g.reasoning_tokens * g.reasoning_per_mtok
-    ) / 1_000_000 + g.per_request_usd * g.requests
+        parts["input_uncached"] + parts["cache_read"] + parts["cache_write"] + parts["output"] + parts["reasoning"]
+    ) / 1_000_000 + parts["fee_usd"]
     return g, cost
+
+
+#: the price components of a token sum, in the order they are added
+COMPONENTS = ("input_uncached", "cache_read", "cache_write", "output", "reasoning")
+
+
+def cost_components(g: ir.Table) -> dict[str, ir.NumericValue]:
+    """Each price component of a priced token sum: token x USD-per-million products (divide by 1e6 for USD),
+    and ``fee_usd``, the per-request fees in USD. NULL where the segment is unpriced."""
+    return {
+        "input_uncached": (g.input_tokens - g.cache_read_tokens - g.cache_write_tokens) * g.input_per_mtok,
+        "cache_read": g.cache_read_tokens * g.cache_read_per_mtok,
+        "cache_write": g.cache_write_tokens * g.cache_write_per_mtok,
+        "output": (g.output_tokens - g.reasoning_tokens) * g.output_per_mtok,
+        "reasoning": g.reasoning_tokens * g.reasoning_per_mtok,
+        "fee_usd": g.per_request_usd * g.requests,
+    }
+
+
+def token_sums(r: ir.Table) -> dict[str, ir.NumericValue]:
+    """The token sums every priced aggregation needs (0 where a column is empty)."""
+    return {c: r[c].sum().fill_null(0) for c in TOKEN_COLUMNS}
