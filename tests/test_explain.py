@@ -247,6 +247,11 @@ def test_demo_fully_loaded_explain_adds_up_with_layers(demo_workspace: Workspace
     names = {d.driver for d in e.drivers}
     assert set(TOKEN_DRIVERS) <= names and "layer:people" in names and "model_api_billing" in names
     assert abs(e.residual_usd) < 1e-6
+    for d in e.drivers:
+        if d.driver.startswith("layer:"):  # each layer splits into volume and rate
+            assert d.detail["volume_usd"] + d.detail["rate_usd"] == pytest.approx(d.change_usd, abs=1e-9)
+    people = next(d for d in e.drivers if d.driver == "layer:people")
+    assert people.change_usd > 0  # the incident's hours are on the regression day
     report = demo_workspace.report(ev.start.date().isoformat(), ev.start.date().isoformat())
     assert e.cost_period_usd == pytest.approx(report.total_cost_usd)
 
