@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_drift import Traffic, build, day
 
+from test_drift import Traffic, build, day
 from unitcost.alerts.anomaly import anomaly_rule
 from unitcost.alerts.model import Finding, RuleContext
 from unitcost.config import Config
