@@ -158,3 +158,29 @@ def test_cli_watch_replay_json(demo_workspace: Workspace) -> None:
     assert {i["kind"] for i in items} >= {"deployment_regression", "drift"}
     bad = CliRunner().invoke(app, ["--db", str(db), "watch", "--since", "2027-01-01"])
     assert bad.exit_code == 2 and "must be before" in bad.output
+
+
+def test_serve_runs_the_rules_and_delivers_while_it_receives(
+    workspace: Workspace, receiver: str, csv_file: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import httpx
+
+    from test_metrics import serving
+
+    monkeypatch.setattr(watch_module, "RULES", {"drift": lambda ctx: [fake(True)]})
+    row = {"ts": "2026-10-20T09:00:00", "request_id": "r1", "provider": "openai", "model": "gpt-4o-mini",
+           "input_tokens": 10, "output_tokens": 5}  # fmt: skip
+    workspace.ingest("usage", [csv_file("u.csv", [row])])
+    workspace.config = Config(alerts={"watch_interval_s": 0.2, "webhooks": [{"url": receiver, "retries": 0}]})
+    with serving(workspace) as url:
+        deadline = time.monotonic() + 30
+        while not Receiver.bodies:
+            assert time.monotonic() < deadline, "the watcher delivered nothing"
+            time.sleep(0.05)
+        time.sleep(0.5)  # a few more evaluations: the alert stays open and is not delivered again
+        health = httpx.get(f"{url}/healthz").json()["watch"]
+    assert health["runs"] >= 2 and health["alerts_firing"] == 1 and health["last_error"] is None
+    assert len(Receiver.bodies) == 1 and Receiver.bodies[0]["alerts"][0]["status"] == "firing"
+    assert [r["status"] for r in list_alerts(workspace.store)] == ["firing"]

@@ -394,7 +394,7 @@ class AlertsConfig(_Strict):
     deployment: DeploymentRuleConfig = Field(default_factory=DeploymentRuleConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
-    #: reserved: how often ``unitcost serve`` will evaluate the rules (not used yet; run ``unitcost watch`` from cron)
+    #: how often ``unitcost serve`` evaluates the rules (seconds; 0 turns it off)
     watch_interval_s: float = Field(default=300.0, ge=0)
 
 

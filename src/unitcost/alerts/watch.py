@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,3 +202,63 @@ def list_alerts(store: Store, status: str | None = None, limit: int = 100) -> li
             item[k] = item[k].isoformat() if item[k] else None
         out.append(item)
     return out
+
+
+class Watcher:
+    """Runs :func:`watch` every ``alerts.watch_interval_s`` seconds in a thread (inside ``unitcost serve``).
+
+    It reads and writes through its own cursor on the workspace; an evaluation that fails is logged and the
+    next one runs as planned, so alerting can never stop ingestion.
+    """
+
+    def __init__(self, store: Store, config: Config) -> None:
+        self.store = store.cursor()
+        self.config = config
+        self.interval_s = config.alerts.watch_interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="unitcost-watch", daemon=True)
+        self.runs = 0
+        self.last_run: dt.datetime | None = None
+        self.last_error: str | None = None
+        self.firing = 0
+
+    def start(self) -> None:
+        if self.interval_s > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_s)
+
+    def run_once(self) -> WatchResult | None:
+        """One evaluation; returns None when there is no data yet or the evaluation failed."""
+        try:
+            result = watch(self.store, self.config)
+        except PeriodError:  # no usage rows yet
+            return None
+        except Exception as e:  # a bug or a bad rule must not take the server down: log it, try again later
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.exception("watch evaluation failed")
+            return None
+        self.runs += 1
+        self.last_run = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.last_error = None
+        self.firing = len([f for f in result.findings if f.active])
+        if result.fired or result.resolved:
+            log.info("watch: %d fired, %d resolved", len(result.fired), len(result.resolved))
+        return result
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "interval_s": self.interval_s,
+            "runs": self.runs,
+            "last_run": self.last_run.isoformat() if self.last_run else None,
+            "alerts_firing": self.firing,
+            "last_error": self.last_error,
+        }

@@ -107,20 +107,32 @@ class Receiver:
 
 def create_app(store: Store, config: Config, settings: ServerSettings | None = None) -> FastAPI:
     """Return the FastAPI app; its lifespan replays the journal, starts the writer and drains it on shutdown."""
+    from unitcost.alerts.watch import Watcher  # alerts import analysis; the receiver alone does not need them
+
     receiver = Receiver(store, config, settings)
+    reader = store.cursor()  # the writer thread owns the store's own connection
+    watcher = Watcher(store, config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(receiver.writer.start)
-        log.info("unitcost receiver ready: POST /v1/traces (OTLP/HTTP), GET /healthz; workspace %s", store.path)
+        watcher.start()
+        log.info(
+            "unitcost receiver ready: POST /v1/traces (OTLP/HTTP), GET /healthz, GET /metrics; workspace %s; "
+            "alert rules every %ss",
+            store.path,
+            watcher.interval_s or "(off)",
+        )
         try:
             yield
         finally:
+            await run_in_threadpool(watcher.stop)
             await run_in_threadpool(receiver.writer.stop)
             log.info("unitcost receiver stopped: %s", receiver.writer.health())
 
     app = FastAPI(title="unitcost", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.receiver = receiver
+    app.state.watcher = watcher
 
     @app.post("/v1/traces")
     async def export_traces(request: Request) -> Response:
@@ -129,11 +141,11 @@ def create_app(store: Store, config: Config, settings: ServerSettings | None = N
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return receiver.writer.health()
+        return {**receiver.writer.health(), "watch": watcher.health()}
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        body = await run_in_threadpool(render_metrics, store, config)
+        body = await run_in_threadpool(render_metrics, reader, config)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(ServerError)

@@ -40,6 +40,20 @@ class Store:
         if not read_only:
             self.ensure_schema()
 
+    def cursor(self) -> Store:
+        """A handle on the same database for another thread: its own DuckDB connection, the same write lock.
+
+        A DuckDB connection must not be used by two threads at once; the server's writer owns this one, so
+        readers (``/metrics``, the watcher) each take a cursor.
+        """
+        other = object.__new__(Store)
+        other.path = self.path
+        other.raw = self.raw.cursor()
+        other.raw.execute("SET TimeZone = 'UTC'")
+        other.ibis = ibis.duckdb.from_connection(other.raw)
+        other._write_lock = self._write_lock
+        return other
+
     def ensure_schema(self) -> None:
         """Create the canonical tables that do not exist yet."""
         with self.transaction() as con:
