@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from unitcost.alerts import watch as watch_module
 from unitcost.alerts.model import Finding, RuleContext
-from unitcost.alerts.watch import list_alerts, watch
+from unitcost.alerts.state import list_alerts
+from unitcost.alerts.watch import watch
 from unitcost.cli import app
 from unitcost.config import Config, WebhookConfig
 from unitcost.workspace import Workspace, open_workspace
@@ -184,3 +185,19 @@ def test_serve_runs_the_rules_and_delivers_while_it_receives(
     assert health["runs"] >= 2 and health["alerts_firing"] == 1 and health["last_error"] is None
     assert len(Receiver.bodies) == 1 and Receiver.bodies[0]["alerts"][0]["status"] == "firing"
     assert [r["status"] for r in list_alerts(workspace.store)] == ["firing"]
+
+
+def test_the_html_report_lists_the_firing_alerts(
+    workspace: Workspace, csv_file: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unitcost.report.html import write_html
+
+    row = {"ts": "2026-10-20T09:00:00", "request_id": "r1", "provider": "openai", "model": "gpt-4o-mini",
+           "input_tokens": 10, "output_tokens": 5}  # fmt: skip
+    workspace.ingest("usage", [csv_file("u.csv", [row])])
+    page = (write_html(workspace.dashboard(), tmp_path / "before.html")).read_text()
+    assert "What needs attention" not in page  # nothing fires yet: no section
+    monkeypatch.setattr(watch_module, "RULES", {"drift": lambda ctx: [fake(True, 42.0)]})
+    watch(workspace.store, workspace.config, deliver=False)
+    page = (write_html(workspace.dashboard(), tmp_path / "after.html")).read_text()
+    assert 'id="alerts-table"' in page and "x drifted (impact 42.0)" in page and "+$42" in page

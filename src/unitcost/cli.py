@@ -354,7 +354,7 @@ def alerts(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """The stored alerts and their life cycle (fired, updated, resolved)."""
-    from unitcost.alerts.watch import list_alerts
+    from unitcost.alerts.state import list_alerts
 
     with _workspace() as ws:
         rows = list_alerts(ws.store, status, limit)
@@ -401,8 +401,10 @@ def demo(
     import yaml
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from unitcost.alerts.watch import watch as run_watch
     from unitcost.config import Config, load_config
     from unitcost.demo import generate, write_parquet
+    from unitcost.report.alerts import render_watch
     from unitcost.report.html import write_html
     from unitcost.report.terminal import render_ingest, render_report, render_stack
 
@@ -451,6 +453,15 @@ def demo(
         with console.status("Pricing and attributing..."):
             result = ws.report(by=["feature", "workflow", "tenant", "model", "release", "prompt_version"])
         render_report(console, result, top=10)
+        with console.status("Watching: budgets, spend anomalies, drift, deployment regressions..."):
+            watched = run_watch(ws.store, ws.config, deliver=False)
+        regression = next((ev.start.date() for ev in data.events if ev.name == "prompt-regression"), None)
+        why = None
+        if regression is not None:
+            try:
+                why = ws.explain(regression.isoformat(), "same-day-last-week", basis="token")
+            except UnitcostError:  # a short demo has no day a week before the regression
+                why = None
         with console.status("Allocating the whole stack and writing the HTML report..."):
             dashboard = ws.dashboard()  # holds cost_stack(ws.store, ws.config, by="feature")
             write_html(dashboard, html)
@@ -458,10 +469,14 @@ def demo(
         render_stack(console, dashboard.stack.stack)
     else:
         console.print(f"[yellow]{dashboard.stack.note or 'No bill lines: the stack is not shown.'}[/yellow]")
-    console.print("\n[bold]Planted events[/bold] (what later analyses should find):")
+    if why is not None:
+        console.print(f"\n[bold]Why did {why.period.describe()} cost more than a week earlier?[/bold]")
+        console.print(why.summary, highlight=False)
+    console.print()
+    render_watch(console, watched)
+    console.print("\n[bold]Planted events[/bold] (what the analyses above should find):")
     for ev in data.events:
         console.print(f"  • {ev.description}")
-    regression = next((ev.start.date() for ev in data.events if ev.name == "prompt-regression"), None)
     explain_hint = f"unitcost explain --period {regression} --basis token   |   " if regression else ""
     console.print(
         f"\nWorkspace: {db_path}   Config: {config_path}   HTML report: {html}\n"

@@ -9,10 +9,12 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from unitcost.alerts.state import list_alerts
 from unitcost.analysis.economics import CostReport, cost_report, cost_timeseries
 from unitcost.analysis.stack import BILL_PROVIDER_SQL, CostStack, cost_stack
 from unitcost.config import LAYERS, Config
@@ -94,6 +96,8 @@ class Dashboard:
     tenant_pareto: pa.Table
     notes: list[str] = field(default_factory=list)
     stack: StackView = field(default_factory=StackView)
+    #: the alerts firing when the report was made (``unitcost watch`` stores them)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def fully_loaded(self) -> bool:
@@ -293,4 +297,5 @@ def build_dashboard(
             "Add a price override in unitcost.yaml (prices.overrides)."
         )
     stack = build_stack_view(store, config, report, start, end)
-    return Dashboard(report, by_feature, by_model, by_prompt, tenants, notes, stack)
+    alerts = list_alerts(store, "firing")
+    return Dashboard(report, by_feature, by_model, by_prompt, tenants, notes, stack, alerts)

@@ -10,6 +10,8 @@ from rich.table import Table
 from unitcost.alerts.watch import WatchResult
 from unitcost.report.terminal import usd
 
+KIND_LABELS = {"deployment_regression": "regression"}
+
 
 def _scope(scope: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in scope.items()) or "all"
@@ -31,10 +33,11 @@ def render_watch(console: Console, result: WatchResult) -> None:
                   r["impact_usd_per_month"], r["message"]) for r in result.resolved]  # fmt: skip
     t = Table(title=title, title_justify="left")
     for c in ("kind", "scope", "since", "status", "impact/month"):
-        t.add_column(c, no_wrap=c != "scope", justify="right" if c == "impact/month" else "left")
-    t.add_column("what")
+        t.add_column(c, no_wrap=c != "scope", justify="right" if c == "impact/month" else "left", max_width=26)
+    t.add_column("what", min_width=60)
     for kind, scope, since, status, impact, message in rows:
-        t.add_row(kind, scope, since, status, usd(impact, 0) if impact is not None else "—", message)
+        label = KIND_LABELS.get(kind, kind)
+        t.add_row(label, scope, since, status, usd(impact, 0) if impact is not None else "—", message)
     if rows:
         console.print(t)
     else:

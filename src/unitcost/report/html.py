@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 from unitcost.analysis.dashboard import Dashboard, StackView
 from unitcost.analysis.economics import BreakdownRow, CostReport
 from unitcost.config import LAYERS
+from unitcost.report.html_alerts import alerts_html
 
 DEFAULT_TITLE = "unitcost — what your AI costs"
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
@@ -722,7 +723,7 @@ h2 { font-size:20px; margin:34px 0 8px; }
 table { border-collapse:collapse; width:100%; font-variant-numeric: tabular-nums; font-size:14px; }
 th, td { padding:6px 10px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
 th { color:var(--muted); font-weight:600; font-size:13px; white-space:normal; vertical-align:bottom; }
-th:first-child, td.key { text-align:left; }
+th:first-child, th.key, td.key { text-align:left; }
 td.key { white-space:normal; word-break:break-word; }
 tbody tr:hover { background:#f9fafb; }
 .badge { color:var(--red); background:#fef2f2; border:1px solid #fca5a5; border-radius:6px;
@@ -836,6 +837,7 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
 <p class="period" id="period">{html.escape(period_text(report, dashboard.daily_by_feature))}</p>
 </header>
 {headline_html(dashboard)}
+{alerts_html(dashboard.alerts)}
 {chart_html}
 <h2>Breakdowns</h2>
 <p class="caption">Cost is token cost, priced from telemetry; share of cost is each row's cost over the
