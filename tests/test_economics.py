@@ -92,6 +92,18 @@ def test_timeseries_sums_to_report(tmp_path: Path) -> None:
     assert sorted(set(series.column("key").to_pylist())) == ["A", "B"]
 
 
+def test_timeseries_without_units_has_the_same_cost_and_no_unit_columns(tmp_path: Path) -> None:
+    from unitcost.analysis import cost_timeseries
+
+    with _workspace(tmp_path) as ws:
+        full = cost_timeseries(ws.store, ws.config, grain="hour", by="tenant")
+        lean = cost_timeseries(ws.store, ws.config, grain="hour", by="tenant", units=False)
+    assert lean.column("cost_usd").to_pylist() == full.column("cost_usd").to_pylist()
+    assert lean.column("requests").to_pylist() == full.column("requests").to_pylist()
+    assert "units_of_work" in full.column_names and "units_of_work" not in lean.column_names
+    assert "waste_failed_units_usd" not in lean.column_names
+
+
 usage_rows = st.lists(
     st.tuples(
         st.integers(0, 5),  # trace (0 = none)

@@ -42,7 +42,7 @@ MAX_ROOT_CAUSES = 8
 
 def _series(ctx: RuleContext, grain: str, start: dt.datetime) -> pd.DataFrame:
     """Cost per bucket for all spend (key ``None``) and, for days, per feature; complete buckets only."""
-    t = cost_timeseries(ctx.store, ctx.config, start, ctx.at, grain, "feature").to_pandas()
+    t = cost_timeseries(ctx.store, ctx.config, start, ctx.at, grain, "feature", units=False).to_pandas()
     t = t[["period", "key", "cost_usd"]]
     total = t.groupby("period", as_index=False)["cost_usd"].sum().assign(key=None)
     out = pd.concat([total, t], ignore_index=True) if grain == "day" else total

@@ -148,7 +148,7 @@ def _history(
 ) -> _History:
     days: dict[tuple[str, str], dict[dt.date, float]] = defaultdict(lambda: defaultdict(float))
     for i, dim in enumerate(_history_dims(budgets)):
-        for row in cost_timeseries(store, config, start, end, "day", dim).to_pylist():
+        for row in cost_timeseries(store, config, start, end, "day", dim, units=False).to_pylist():
             day = row["period"].date()
             cost = float(row["cost_usd"] or 0)
             if dim is not None and row["key"] is not None:

@@ -35,7 +35,7 @@ from scipy.stats import norm
 
 from unitcost.alerts.model import Finding, RuleContext
 from unitcost.analysis.economics import _units
-from unitcost.ledger.costs import build_ledger
+from unitcost.ledger.costs import build_ledger, usage_in_range
 
 VERSION_DIMENSIONS = ("release", "prompt_version")
 
@@ -84,10 +84,9 @@ def find_changes(ctx: RuleContext, lookback: dt.timedelta) -> list[Change]:
 
 def _side(ctx: RuleContext, ch: Change, version: dict[str, str], lo: dt.datetime, hi: dt.datetime) -> Any:
     """Per-model request stats and per-unit outcome stats of one side."""
-    ledger = build_ledger(ctx.store, ctx.config, lo, hi).requests
-    r = ledger.filter(ledger.feature == ch.feature)
-    for dim, value in version.items():
-        r = r.filter(r[dim] == value)
+    u = usage_in_range(ctx.store, lo, hi)
+    u = u.filter(u.feature == ch.feature, *[u[dim] == value for dim, value in version.items()])
+    r = build_ledger(ctx.store, ctx.config, lo, hi, usage=u).requests  # price only the side's requests
     r = r.filter(r.priced)
     per_model = (
         r.group_by("model")

@@ -35,12 +35,13 @@ import numpy as np
 import pandas as pd
 
 from unitcost.analysis.decompose import centred_shares, shapley_product
-from unitcost.analysis.economics import CostReport, _check_dimensions, _units, cost_report, price_lookup
+from unitcost.analysis.economics import CostReport, _check_dimensions, cost_report, price_lookup
 from unitcost.analysis.windows import Window
 from unitcost.config import Config
 from unitcost.errors import InvalidOptionError, PeriodError
 from unitcost.ledger.segments import cost_components, price_segments, token_sums
 from unitcost.store import Store
+from unitcost.store.functions import last_by
 
 DRILL_DIMENSIONS = ("tenant", "feature", "workflow", "model", "release", "prompt_version")
 TOKEN_DRIVERS = (
@@ -176,27 +177,26 @@ def _cells(
     in_period = (u.ts >= period.start) & (u.ts < period.end)
     u = u.filter(in_period | ((u.ts >= baseline.start) & (u.ts < baseline.end)))
     _, _, seg, lookup = price_lookup(config, u)
-    units = _units(store, u)
-    r = u.inner_join(units, u.unit_id == units.u_id)
-    is_last = r.row_id == r.last_row_id
-    cache_hit = r.response_cache_hit.fill_null(False)
-    group: dict[str, ir.Value] = {
-        "window": ((r.ts >= period.start) & (r.ts < period.end)).cast("int8"),
-        **{k: r[k] for k in keys},
-        "provider": r.provider,
-        "epoch": seg.epoch(r.ts),
-        "bracket": seg.bracket(r.input_tokens.fill_null(0)),
-        "cache_hit": cache_hit,
-        "pool": r.serving.isin(sorted(pools)) if pools else ibis.literal(False),
-    }
-    if "model" not in group:
-        group["model"] = r.model
-    grouped = r.group_by(**group).aggregate(
-        requests=r.count(),
-        **token_sums(r),
-        units=is_last.sum(),
-        unit_requests=r.unit_requests.sum(where=is_last).fill_null(0),
-    )
+
+    def keys_of(r: ir.Table) -> dict[str, ir.Value]:
+        out: dict[str, ir.Value] = {
+            "window": ((r.ts >= period.start) & (r.ts < period.end)).cast("int8"),
+            **{k: r[k] for k in keys},
+            "provider": r.provider,
+            "cache_hit": r.response_cache_hit.fill_null(False),
+            "pool": r.serving.isin(sorted(pools)) if pools else ibis.literal(False),
+        }
+        if "model" not in out:
+            out["model"] = r.model
+        return out
+
+    # units of work: each credited to the keys of its last request (one aggregate per unit, then its last row)
+    per_unit = u.group_by("unit_id").aggregate(last_row=last_by(u.row_id, u.ts), unit_requests=u.count())
+    last = u.inner_join(per_unit, u.row_id == per_unit.last_row)
+    unit_rows = last.group_by(**keys_of(last)).aggregate(units=last.count(), unit_requests=last.unit_requests.sum())
+    # token sums per price segment: no join, one pass over the rows
+    group = {**keys_of(u), "epoch": seg.epoch(u.ts), "bracket": seg.bracket(u.input_tokens.fill_null(0))}
+    grouped = u.group_by(**group).aggregate(requests=u.count(), **token_sums(u))
     g, _ = price_segments(grouped, lookup)
     free = g.cache_hit | g.pool  # no token cost: answered from cache, or paid for by a GPU pool
 
@@ -220,13 +220,13 @@ def _cells(
         cache_read_tokens=grouped.cache_read_tokens,
         cache_write_tokens=grouped.cache_write_tokens,
         output_tokens=grouped.output_tokens,
-        units=grouped.units,
-        unit_requests=grouped.unit_requests,
         unpriced=ibis.cases((~g.cache_hit & g.input_per_mtok.isnull(), grouped.requests), else_=0),
         **costs,
     )
     final = rows.group_by(out_keys).aggregate(**{c: rows[c].sum() for c in rows.columns if c not in out_keys})
-    df = final.to_pandas()
+    # the units come as rows of their own (no tokens): every later step sums by keys, so they add up the same
+    df = pd.concat([final.to_pandas(), unit_rows.to_pandas()], ignore_index=True)
+    df = df.fillna({c: 0 for c in df.columns if c not in out_keys})
     for c in ("requests", "model_calls", "units", "unit_requests", "unpriced", *_SUMS[2:]):
         df[c] = df[c].astype("float64")
     return df

@@ -43,14 +43,18 @@ def usage_in_range(store: Store, start: dt.datetime | None, end: dt.datetime | N
 
 
 def build_ledger(
-    store: Store, config: Config, start: dt.datetime | None = None, end: dt.datetime | None = None
+    store: Store,
+    config: Config,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    usage: ir.Table | None = None,
 ) -> Ledger:
     """Return every request in [start, end) with its ``cost_usd`` (NULL when unpriced) and ``unit_key``.
 
     Prices are resolved once per distinct (provider, model, price period), then
-    joined on the engine.
+    joined on the engine. ``usage``: the requests to price, already filtered (default: all of the range).
     """
-    u = usage_in_range(store, start, end)
+    u = usage_in_range(store, start, end) if usage is None else usage
     seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).execute()
     if len(seen):
         lo = seen["first"].min().to_pydatetime()
