@@ -332,11 +332,11 @@ def watch(
 ) -> None:
     """Tell me early: budgets, spend anomalies, drift and deployment regressions, fired once and resolved."""
     from unitcost.alerts.watch import watch as run_watch
-    from unitcost.periods import parse_range
+    from unitcost.periods import parse_instant
 
     with _workspace() as ws:
-        when = parse_range(at, None)[0] if at else None
-        start = parse_range(since, None)[0] if since else None
+        when = parse_instant(at, "--at")[0] if at else None
+        start = parse_instant(since, "--since")[0] if since else None
         result = run_watch(ws.store, ws.config, at=when, since=start, deliver=deliver)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, default=str) + "\n")

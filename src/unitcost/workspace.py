@@ -14,7 +14,7 @@ from unitcost.analysis.explain import Explanation, explain_change
 from unitcost.analysis.windows import parse_window
 from unitcost.config import Config, load_config, setting
 from unitcost.ingest import IngestResult, OnError, ingest_files
-from unitcost.periods import parse_range
+from unitcost.periods import parse_instant, parse_range
 from unitcost.store import Store, open_store
 
 
@@ -77,7 +77,7 @@ class Workspace:
         if isinstance(at, dt.datetime):
             return at
         if at:
-            return parse_range(at, None)[0]  # type: ignore[return-value]
+            return parse_instant(at, "--at")[0]
         newest = self.newest_ts()
         if newest is None:
             from unitcost.errors import PeriodError

@@ -38,6 +38,7 @@ from typing import Any
 from unitcost.alerts.model import Finding, RuleContext
 from unitcost.analysis import CostReport, cost_report, cost_timeseries
 from unitcost.config import BudgetConfig, Config
+from unitcost.periods import naive_utc
 from unitcost.store import Store
 
 #: complete days of history behind a projection
@@ -94,10 +95,6 @@ class BudgetStatus:
 
 
 # ------------------------------------------------------------------------------------------------ periods
-
-
-def _naive_utc(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo is not None else t
 
 
 def _day_start(t: dt.datetime) -> dt.datetime:
@@ -358,7 +355,7 @@ def budget_status(store: Store, config: Config, at: dt.datetime) -> list[BudgetS
     >>> s.name, s.spent_usd, s.remaining_usd, s.projected_usd, s.will_exceed
     ('total', 0.0, 100.0, 0.0, False)
     """
-    at = _naive_utc(at)
+    at = naive_utc(at)
     if not config.budgets:
         return []
     history = _history(store, config, config.budgets, _day_start(at) - HISTORY_DAYS * _DAY, at)
@@ -477,7 +474,7 @@ def budget_rule(ctx: RuleContext) -> list[Finding]:
     config = ctx.config
     if not config.budgets:
         return []
-    at, since = _naive_utc(ctx.at), _naive_utc(ctx.since)
+    at, since = naive_utc(ctx.at), naive_utc(ctx.since)
     if since >= at - _DAY:
         return [_finding(s, at, None) for s in budget_status(ctx.store, config, at) if s.alerting]
     per_budget = {b.name: _replay_slots(b, since, at) for b in config.budgets}

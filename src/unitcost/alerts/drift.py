@@ -74,6 +74,7 @@ from scipy import special
 from unitcost.alerts.model import Finding, RuleContext
 from unitcost.config import Config, DriftRuleConfig
 from unitcost.ledger.costs import build_ledger, usage_in_range
+from unitcost.periods import naive_utc
 from unitcost.store import Store
 
 Floats = NDArray[np.float64]
@@ -128,10 +129,6 @@ class _Daily:
 
 def _floor_day(t: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(t.date(), dt.time(), t.tzinfo)
-
-
-def _naive_utc(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo is not None else t
 
 
 def _day_index(lo: dt.datetime, days: Any) -> NDArray[np.int64]:
@@ -564,7 +561,7 @@ def drift_rule(ctx: RuleContext) -> list[Finding]:
     cfg = ctx.config.alerts.drift
     if not cfg.enabled:
         return []
-    since, at = _naive_utc(ctx.since), _naive_utc(ctx.at)
+    since, at = naive_utc(ctx.since), naive_utc(ctx.at)
     lo, hi = _floor_day(since) - cfg.baseline_days * _DAY, _floor_day(at)
     if (hi - lo).days < cfg.window_days + cfg.baseline_days:
         return []

@@ -27,6 +27,7 @@ from unitcost.alerts.budgets import BudgetStatus, budget_status, period_bounds
 from unitcost.alerts.model import KINDS
 from unitcost.analysis import BreakdownRow, CostReport, cost_report
 from unitcost.config import Config
+from unitcost.periods import naive_utc
 from unitcost.store import Store
 
 #: seconds a rendered page is served again before it is computed anew
@@ -232,9 +233,7 @@ def render_metrics(store: Store, config: Config, at: dt.datetime | None = None, 
         cached = _cache.get(store)
         if cached is not None and cached.key == key and time.monotonic() - cached.made < ttl_s:
             return cached.body
-        when = metrics_time(store) if at is None else at
-        if when.tzinfo is not None:
-            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+        when = naive_utc(metrics_time(store) if at is None else at)
         start = period_bounds("month", when)[0]
         report = cost_report(store, config, start, when, ["tenant", "feature"])
         statuses = budget_status(store, config, when)

@@ -25,6 +25,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from unitcost.errors import PeriodError
+from unitcost.periods import parse_instant
 
 SHORTCUTS = (
     "today",
@@ -68,18 +69,8 @@ def _day(value: dt.datetime) -> dt.datetime:
 
 
 def _point(text: str, what: str) -> tuple[dt.datetime, bool]:
-    try:
-        if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time()), True
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise PeriodError(
-            f"{what} {text!r}: expected a date (2026-10-19), a range (2026-10-12..2026-10-18), a timestamp "
-            f"or one of {', '.join(SHORTCUTS)}"
-        ) from e
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed, False
+    expected = "a date (2026-10-19), a range (2026-10-12..2026-10-18), a timestamp or one of " + ", ".join(SHORTCUTS)
+    return parse_instant(text, what, expected)
 
 
 def _months_back(day: dt.datetime, n: int) -> dt.datetime:
