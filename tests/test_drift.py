@@ -148,7 +148,7 @@ def test_a_planted_cache_drop_is_found_on_its_day_and_nowhere_else(tmp_path: Pat
     assert f.details["flagged_evaluations"] == 7
     assert f.details["p_value"] < 1e-6
     assert f.message.startswith(f"search cache hit rate fell from {100 * ref:.1f}% to {100 * last[0]:.1f}%")
-    assert f.message.endswith("(baseline Oct 8-14, window Oct 21)")
+    assert f.message.endswith("(since Oct 15; latest Oct 21 vs baseline Oct 8-14)")
     assert f.impact_usd_per_month is not None and f.impact_usd_per_month > 0  # cached input is cheaper
 
 

@@ -539,10 +539,15 @@ def _finding(metric: str, series: _Series, e: _Episode, tzinfo: dt.tzinfo | None
         rule=f"drift:{metric}",
         kind="drift",
         scope={"feature": feature},
-        started_at=midnight(ref_end - w_days),
+        started_at=(started := midnight(ref_end - w_days)),
         ended_at=None if e.end is None else midnight(int(series.ends[e.end])),
         impact_usd_per_month=_impact(metric, w, b, w_days),
-        message=_message(metric, feature, e, f"baseline {_span(*baseline)}, window {_span(*window)}"),
+        message=_message(
+            metric,
+            feature,
+            e,
+            f"since {_span(started, started + _DAY)}; latest {_span(*window)} vs baseline {_span(*baseline)}",
+        ),
         details=details,
     )
 
