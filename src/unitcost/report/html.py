@@ -6,231 +6,48 @@ formats and draws it. The file embeds plotly.js, so it opens without a network.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.io as pio
 import pyarrow as pa
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from unitcost.analysis.dashboard import Dashboard, StackView
-from unitcost.analysis.economics import BreakdownRow, CostReport
-from unitcost.config import LAYERS
+from unitcost.analysis.dashboard import Dashboard
+from unitcost.analysis.economics import BreakdownRow
 from unitcost.report.html_alerts import alerts_html
+from unitcost.report.html_parts import (
+    PALETTE,
+    _card,
+    _chart_section,
+    _date_axis,
+    _empty,
+    _keys_in_order,
+    _label,
+    _layout,
+    _series_by_key,
+    _unpriced_keys,
+    colour_map,
+    count,
+    daily_cost_figure,
+    pct,
+    period_text,
+    usd,
+)
+from unitcost.report.html_stack import LAYER_LABELS, NO_BILL, stack_html
+
+__all__ = ["LAYER_LABELS", "NO_BILL", "render_html", "tenants_for_80_percent", "usd", "write_html"]
 
 DEFAULT_TITLE = "unitcost — what your AI costs"
-PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
-CHART_HEIGHT_PX = 420
 TOKENS_CHART_HEIGHT_PX = 560
 PARETO_MAX_BARS = 40
-DAILY_TICKS_UP_TO = 16
-DAY_MS = 86_400_000
 TENANT_TABLE_ROWS = 15
 WASTE_DEFINITION = (
     "Cost of units of work that did not succeed, plus failed attempts that had to be retried "
     "inside units that did succeed."
 )
 PRICES_CREDIT = "Token prices: genai-prices (pydantic/genai-prices) + your overrides"
-NOT_SET = "(not set)"
-NO_BILL = (
-    "No bill lines in this period, so the whole stack (GPUs, storage, retrieval, networking, observability, "
-    "people) is not shown: load a FOCUS export with <code>unitcost ingest focus FILE</code>."
-)
-LAYER_LABELS = {
-    "model_api": "Model APIs (tokens)",
-    "gpu_compute": "GPU compute",
-    "storage": "Storage",
-    "retrieval": "Retrieval (vector search)",
-    "networking": "Networking",
-    "orchestration": "Orchestration",
-    "observability": "Observability",
-    "people": "People",
-    "other": "Other",
-}
-
-
-def usd(value: float | None, digits: int = 2) -> str:
-    """Format dollars with thousands separators; None is an em dash.
-
-    >>> usd(1234.5), usd(0.012345, 4), usd(0.00001, 4), usd(0.0), usd(None)
-    ('$1,234.50', '$0.0123', '<$0.0001', '$0.00', '—')
-    """
-    if value is None:
-        return "—"
-    smallest = 10.0**-digits
-    if 0 < value < smallest / 2:
-        return f"<${smallest:.{digits}f}"
-    return f"${value:,.{digits}f}"
-
-
-def pct(value: float | None) -> str:
-    """Format a 0-1 share as a percentage with one decimal.
-
-    >>> pct(0.4567), pct(0.0001), pct(None)
-    ('45.7%', '<0.1%', '—')
-    """
-    if value is None:
-        return "—"
-    if 0 < value < 0.0005:
-        return "<0.1%"
-    return f"{value * 100:.1f}%"
-
-
-def count(value: int | None) -> str:
-    """Format a count with thousands separators.
-
-    >>> count(1234567)
-    '1,234,567'
-    """
-    return "—" if value is None else f"{value:,}"
-
-
-def _label(key: str | None) -> str:
-    return NOT_SET if key is None else str(key)
-
-
-def _unpriced_keys(rows: Sequence[BreakdownRow]) -> set[str | None]:
-    """Keys none of whose requests has a price (their cost shows as zero)."""
-    return {r.key for r in rows if r.requests and r.unpriced_requests == r.requests}
-
-
-def _legend_label(key: str | None, unpriced: set[str | None]) -> str:
-    return f"{_label(key)} (no price)" if key in unpriced else _label(key)
-
-
-def _day(value: dt.datetime | dt.date) -> str:
-    return f"{value.day} {value:%b %Y}"
-
-
-def _moment(value: dt.datetime) -> str:
-    if (value.hour, value.minute, value.second) == (0, 0, 0):
-        return _day(value)
-    return f"{_day(value)} {value:%H:%M} UTC"
-
-
-def period_text(report: CostReport, daily: pa.Table) -> str:
-    """Describe the period: the requested bounds, or the data's first and last day."""
-    if report.period_from is not None or report.period_to is not None:
-        start = _moment(report.period_from) if report.period_from else "the first record"
-        end = f"up to (not including) {_moment(report.period_to)}" if report.period_to else "the last record"
-        return f"From {start} {end}"
-    days = [d for d in daily.column("period").to_pylist() if d is not None] if daily.num_rows else []
-    if not days:
-        return "No data in this period"
-    first, last = min(days), max(days)
-    if first.date() == last.date():
-        return f"{_day(first)} (UTC)"
-    return f"{_day(first)} – {_day(last)} (UTC, whole days of data)"
-
-
-def colour_map(keys: Iterable[str | None]) -> dict[str | None, str]:
-    """Give each key a colour from the palette, in the order given (largest cost first).
-
-    >>> colour_map(["a", None])[None] == PALETTE[1]
-    True
-    """
-    out: dict[str | None, str] = {}
-    for key in keys:
-        if key not in out:
-            out[key] = PALETTE[len(out) % len(PALETTE)]
-    return out
-
-
-def _keys_in_order(rows: Sequence[BreakdownRow], series: pa.Table) -> list[str | None]:
-    """Keys ordered as the breakdown ranks them (by cost), then any others from the series."""
-    ordered: list[str | None] = [r.key for r in rows]
-    for key in series.column("key").to_pylist() if series.num_rows else []:
-        if key not in ordered:
-            ordered.append(key)
-    return ordered
-
-
-def _series_by_key(series: pa.Table, columns: Sequence[str]) -> dict[str | None, dict[str, list[object]]]:
-    """Split a (period, key, ...) table into per-key column lists, keeping row order."""
-    out: dict[str | None, dict[str, list[object]]] = {}
-    if not series.num_rows:
-        return out
-    data = series.select(["period", "key", *columns]).to_pydict()
-    for i, key in enumerate(data["key"]):
-        bucket = out.setdefault(key, {c: [] for c in ("period", *columns)})
-        for c in ("period", *columns):
-            bucket[c].append(data[c][i])
-    return out
-
-
-def _layout(fig: go.Figure, title: str, y_title: str, *, legend_title: str = "", **kwargs: object) -> None:
-    fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 17}},
-        template="plotly_white",
-        height=CHART_HEIGHT_PX,
-        margin={"l": 70, "r": 30, "t": 60, "b": 60},
-        legend={"title": {"text": legend_title}, "font": {"size": 12}},
-        hoverlabel={"namelength": -1},
-        font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
-        yaxis={"title": {"text": y_title}, "rangemode": "tozero", "gridcolor": "#e6e9ef"},
-    )
-    fig.update_layout(**kwargs)
-
-
-def _date_axis(fig: go.Figure, series: pa.Table) -> None:
-    days = len(set(series.column("period").to_pylist())) if series.num_rows else 0
-    fig.update_xaxes(title_text="Day (UTC)", type="date", tickformat="%d %b", hoverformat="%a %d %b %Y")
-    if days <= DAILY_TICKS_UP_TO:
-        fig.update_xaxes(dtick=DAY_MS)
-
-
-def _empty(fig: go.Figure) -> None:
-    fig.add_annotation(
-        text="No data for this period",
-        showarrow=False,
-        xref="paper",
-        yref="paper",
-        x=0.5,
-        y=0.5,
-        font={"size": 16, "color": "#6b7280"},
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-
-
-def daily_cost_figure(
-    series: pa.Table,
-    order: list[str | None],
-    title: str,
-    legend_title: str,
-    unpriced: set[str | None] | None = None,
-    labels: dict[str, str] | None = None,
-) -> go.Figure:
-    """Stacked bars of daily cost, one colour per key; keys with no price are labelled so.
-
-    ``labels``: a display name for some keys (e.g. layers), used in the legend and hover.
-    """
-    fig = go.Figure()
-    colours = colour_map(order)
-    by_key = _series_by_key(series, ["cost_usd"])
-    for key in order:
-        if key not in by_key:
-            continue
-        fig.add_trace(
-            go.Bar(
-                x=by_key[key]["period"],
-                y=by_key[key]["cost_usd"],
-                name=(labels or {}).get(str(key), _legend_label(key, unpriced or set())),
-                marker_color=colours[key],
-                hovertemplate="%{fullData.name}<br>%{x}<br>$%{y:,.2f}<extra></extra>",
-            )
-        )
-    _layout(fig, title, "Cost (USD)", legend_title=legend_title, barmode="stack", bargap=0.25)
-    fig.update_yaxes(tickprefix="$", tickformat=",.2f")
-    _date_axis(fig, series)
-    if not by_key:
-        _empty(fig)
-    return fig
 
 
 def cost_per_outcome_figure(series: pa.Table, order: list[str | None]) -> go.Figure:
@@ -396,15 +213,6 @@ def tokens_per_request_figure(series: pa.Table, order: list[str | None]) -> go.F
     return fig
 
 
-def _card(label: str, value: str, note: str = "", *, card_id: str, alert: bool = False) -> str:
-    css = "card alert" if alert else "card"
-    note_html = f'<div class="note">{note}</div>' if note else ""
-    return (
-        f'<div class="{css}" id="card-{card_id}"><div class="label">{html.escape(label)}</div>'
-        f'<div class="value" id="headline-{card_id}">{html.escape(value)}</div>{note_html}</div>'
-    )
-
-
 def headline_html(dashboard: Dashboard) -> str:
     """Return the headline cards; with a bill or people time, the total is fully loaded and token figures say so."""
     r = dashboard.report
@@ -551,151 +359,6 @@ def breakdown_html(dimension: str, heading: str, rows: Sequence[BreakdownRow], t
     )
 
 
-def fully_loaded_figure(view: StackView) -> go.Figure:
-    """Grouped bars per feature: token-only and fully loaded cost per successful outcome."""
-    fig = go.Figure()
-    shown = [f for f in view.features if f.successful_outcomes]
-    names = [_label(f.feature) for f in shown]
-    for label, values, colour in (
-        ("Tokens only", [f.token_cost_per_successful_outcome_usd for f in shown], PALETTE[0]),
-        ("Fully loaded (whole stack)", [f.fully_loaded_per_successful_outcome_usd for f in shown], PALETTE[1]),
-    ):
-        fig.add_trace(
-            go.Bar(
-                x=names,
-                y=values,
-                name=label,
-                marker_color=colour,
-                text=[usd(v, 4) for v in values],
-                textposition="outside",
-                cliponaxis=False,
-                hovertemplate="%{x}<br>%{fullData.name}: $%{y:,.4f} per successful outcome<extra></extra>",
-            )
-        )
-    _layout(
-        fig,
-        "Cost per successful outcome by feature: tokens only vs fully loaded (USD)",
-        "USD per successful outcome",
-        legend_title="",
-        barmode="group",
-        bargap=0.3,
-    )
-    fig.update_yaxes(tickprefix="$", tickformat=",.2f")
-    fig.update_xaxes(title_text="Feature", type="category")
-    if not shown:
-        _empty(fig)
-    return fig
-
-
-def layer_table_html(view: StackView, caption: str = "") -> str:
-    """Return the unit cost of each layer as an HTML table, with ``caption`` (HTML) under it."""
-    body = []
-    for layer in view.layers:
-        unit = (
-            f"{usd(layer.unit_cost_usd, 4)} per {html.escape(layer.unit)}" if layer.unit_cost_usd is not None else "—"
-        )
-        body.append(
-            f'<tr><td class="key">{html.escape(LAYER_LABELS.get(layer.layer, layer.layer))}</td>'
-            f"<td>{usd(layer.cost_usd)}</td><td>{pct(layer.share)}</td><td>{unit}</td>"
-            f'<td class="basis">{html.escape(layer.basis)}</td></tr>'
-        )
-    body.append(
-        f'<tr class="total"><td class="key">Total</td><td>{usd(view.total_usd)}</td><td>{pct(1.0)}</td>'
-        "<td></td><td></td></tr>"
-    )
-    head = "".join(f"<th>{h}</th>" for h in ("Layer", "Cost", "Share of stack", "Unit cost"))
-    head += '<th class="basis">How it was allocated</th>'
-    return (
-        '<div class="table-block" id="table-layer-unit-costs"><h3>Unit cost by layer</h3>'
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f'<p class="caption table-caption">{caption}</p></div>'
-    )
-
-
-def fully_loaded_table_html(view: StackView) -> str:
-    """Return, per feature, token-only and fully loaded cost per successful outcome."""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "Feature",
-            "Successful outcomes",
-            "Token cost",
-            "Fully loaded cost",
-            "Token cost / successful outcome",
-            "Fully loaded / successful outcome",
-            "Fully loaded ÷ token-only",
-        )
-    )
-    body = [
-        f'<tr><td class="key">{html.escape(_label(f.feature))}</td><td>{count(f.successful_outcomes)}</td>'
-        f"<td>{usd(f.token_cost_usd)}</td><td>{usd(f.stack_cost_usd)}</td>"
-        f"<td>{usd(f.token_cost_per_successful_outcome_usd, 4)}</td>"
-        f"<td>{usd(f.fully_loaded_per_successful_outcome_usd, 4)}</td>"
-        f"<td>{'—' if f.loaded_to_token_ratio is None else f'{f.loaded_to_token_ratio:.1f}×'}</td></tr>"
-        for f in view.features
-    ]
-    return (
-        '<div class="table-block" id="table-fully-loaded"><h3>Fully loaded cost per successful outcome by feature</h3>'
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-    )
-
-
-def stack_html(view: StackView, *, first_chart: bool) -> str:
-    """Return the whole-stack section: cards, daily cost by layer, unit cost per layer, cost per outcome."""
-    heading = '<h2 id="stack">The whole stack: tokens, GPUs, infrastructure and people</h2>'
-    if not view.has_bill or view.stack is None:
-        line = html.escape(view.note) if view.note else NO_BILL
-        return f'{heading}<p class="caption stack-missing" id="stack-no-bill">{line}</p>'
-    intro = (
-        f"Fully loaded cost {usd(view.total_usd)}; the token cost the telemetry shows is {pct(view.token_share)} "
-        "of it. Every layer is allocated to features: tagged bill lines directly, shared lines by each layer's "
-        "driver, token invoices by each provider's token cost."
-    )
-    unallocated = (
-        '<section class="cards">'
-        + _card(
-            "Unallocated",
-            usd(view.unallocated_usd),
-            "Cost of layers with nothing to split it by in this period (e.g. no usage); in the total",
-            card_id="stack-unallocated",
-            alert=True,
-        )
-        + "</section>"
-        if view.unallocated_usd
-        else ""
-    )
-    layers = [layer for layer in LAYERS if layer in {r.layer for r in view.layers}]
-    daily = _chart_section(
-        daily_cost_figure(
-            view.daily_by_layer, list(layers), "Daily cost by layer (USD, stacked)", "Layer", labels=LAYER_LABELS
-        ),
-        "chart-daily-cost-by-layer",
-        "Each bar is one day (UTC) of the whole stack: the bill's lines by layer (GPU instances by the hour, "
-        "services by the day), the token cost of providers that sent no bill, and people time on the days it "
-        "was logged.",
-        first=first_chart,
-    )
-    loaded = _chart_section(
-        fully_loaded_figure(view),
-        "chart-fully-loaded-per-outcome",
-        "What one successful outcome costs when every layer is counted (right bar of each pair), next to "
-        "the tokens alone (left). Fully loaded: the feature's share of the stack (tagged lines, shared lines "
-        "split by each layer's driver, people time) / its successful outcomes.",
-        first=False,
-    )
-    caption = (
-        "Unit cost: model APIs per 1,000 tokens (input + output), GPU compute per GPU-hour the "
-        f"requests used ({view.gpu_hours_used:,.1f} GPU-hours; idle hours are in the cost), every other layer per "
-        "1,000 requests. <em>bill: tag</em>: lines tagged with a feature; <em>bill: &lt;driver&gt;</em>: shared "
-        "lines split by that driver; <em>telemetry</em>: token cost of providers with no bill lines."
-    )
-    return (
-        f'{heading}<p class="caption">{intro}</p>{unallocated}{daily}'
-        f'<div class="tables stack-tables">{layer_table_html(view, caption)}</div>{loaded}'
-        f'<div class="tables stack-tables">{fully_loaded_table_html(view)}</div>'
-    )
-
-
 STYLE = """
 :root { --fg:#111827; --muted:#6b7280; --bg:#f5f6f8; --card:#ffffff; --line:#e5e7eb; --red:#b91c1c; }
 * { box-sizing: border-box; }
@@ -739,19 +402,6 @@ tr.total td { font-weight:650; border-top:2px solid var(--line); }
 .stack-tables { margin-top:18px; }
 p.stack-missing { background:var(--card); border:1px dashed var(--line); border-radius:10px; padding:12px 16px; }
 """
-
-
-def _chart_section(fig: go.Figure, div_id: str, caption: str, *, first: bool) -> str:
-    div = pio.to_html(
-        fig,
-        full_html=False,
-        include_plotlyjs=first,
-        config=PLOTLY_CONFIG,
-        div_id=div_id,
-        default_width="100%",
-        default_height=f"{fig.layout.height or CHART_HEIGHT_PX}px",
-    )
-    return f'<section class="chart">{div}<p class="caption">{caption}</p></section>'
 
 
 def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
