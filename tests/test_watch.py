@@ -201,3 +201,22 @@ def test_the_html_report_lists_the_firing_alerts(
     watch(workspace.store, workspace.config, deliver=False)
     page = (write_html(workspace.dashboard(), tmp_path / "after.html")).read_text()
     assert 'id="alerts-table"' in page and "x drifted (impact 42.0)" in page and "+$42" in page
+
+
+def test_cli_watch_at_then_alerts_lists_them(demo_workspace: Workspace, tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "copy.duckdb"  # the life cycle writes: work on a copy of the shared demo workspace
+    demo_workspace.store.raw.execute("CHECKPOINT")
+    shutil.copy(demo_workspace.store.path, db)  # type: ignore[attr-defined]
+    ev = event(demo_workspace, "prompt-regression")
+    at = (ev.start + dt.timedelta(days=3)).isoformat()
+    run = CliRunner().invoke(app, ["--db", str(db), "watch", "--at", at, "--json", "--no-deliver"])
+    assert run.exit_code == 0, run.output
+    firing = json.loads(run.output)
+    assert any(a["kind"] == "deployment_regression" and a["status"] == "firing" for a in firing)
+    listed = CliRunner().invoke(app, ["--db", str(db), "alerts", "--json"])
+    rows = json.loads(listed.output)
+    assert {r["rule"] for r in rows} == {a["rule"] for a in firing} and all(r["status"] == "firing" for r in rows)
+    text = CliRunner().invoke(app, ["--db", str(db), "alerts"])
+    assert text.exit_code == 0 and "firing" in text.output
