@@ -86,6 +86,9 @@ people:
   rates: {sre: 120, ml-engineer: 140}   # loaded USD per hour
 pools:   # the self-hosted model's GPUs: capacity from the pool's instance-hours on the bill, one H100 each
   - {name: gpu-pool-a, gpus_per_instance: 1}
+budgets:   # fully loaded USD per month; unitcost watch warns when the month-end projection crosses one
+  - {name: company-month, amount_usd: 34000}
+  - {name: support-bot-month, scope: {feature: support-bot}, amount_usd: 11000}
 """
 
 US, EU = 0, 1
