@@ -48,3 +48,14 @@ def test_an_ongoing_drop_is_active(tmp_path: Path) -> None:
     f = next(f for f in found if f.scope == {"feature": "chat"})
     assert f.started_at == day(27) and f.active and "below the usual range" in f.message
     assert f.impact_usd_per_month is not None and f.impact_usd_per_month < 0
+
+
+def test_a_long_episode_is_explained_against_whole_weeks_before_it(tmp_path: Path) -> None:
+    # traffic doubles from Sunday Oct 18 on; that Sunday has only two earlier Sundays (3 are needed to judge a
+    # slot), so the episode starts on Monday Oct 19: 10 days, compared with the same days two weeks earlier
+    with build(tmp_path, [Traffic("chat", 1, 28), Traffic("chat", 18, 28)], config=DAILY_ONLY) as ws:
+        found = anomaly_rule(RuleContext(ws.store, ws.config, day(15), day(29)))
+    f = next(f for f in found if f.scope)
+    assert f.started_at == day(19) and f.active
+    assert f.details["root_cause_baseline"] == "2026-10-05..2026-10-14"
+    assert f.details["root_cause"][0]["driver"] == "volume" and "Against 2 weeks earlier" in f.message

@@ -13,7 +13,7 @@ For each complete bucket ``t`` (hour or day) of a series (all spend, and each fe
 
 Anomalous buckets of a series in the same direction with at most ``_GAP`` normal buckets between them are
 one episode; an ongoing one is active. Each episode's root
-cause is ``explain`` of its window against the same window a week earlier (token cost). References: Rousseeuw
+cause is ``explain`` of its window against the same window whole weeks earlier (token cost). References: Rousseeuw
 & Croux (1993), "Alternatives to the median absolute deviation", JASA 88(424); Hochenbaum, Vallis & Kejariwal
 (2017), "Automatic anomaly detection in the cloud via statistical learning" (seasonal median + MAD, the
 "S-H-ESD" idea without the ESD step).
@@ -22,6 +22,7 @@ cause is ``explain`` of its window against the same window a week earlier (token
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import numpy as np
@@ -166,14 +167,16 @@ def _finding(
 
 
 def _with_root_cause(f: Finding, ctx: RuleContext) -> Finding:
-    """Add the top drivers of the episode vs the same window a week earlier (token cost) to the finding."""
+    """Add the top drivers of the episode vs the same window whole weeks earlier (token cost) to the finding."""
     w = f.details["window"]
     period = Window(dt.datetime.fromisoformat(w["from"]), dt.datetime.fromisoformat(w["to"]), "anomaly")
-    week = dt.timedelta(days=7)
-    baseline = Window(period.start - week, period.end - week, "a week earlier")
+    # the same window whole weeks earlier (same weekdays and hours), far enough back not to overlap it
+    weeks = max(1, math.ceil((period.end - period.start) / dt.timedelta(days=7)))
+    shift = dt.timedelta(days=7 * weeks)
+    baseline = Window(period.start - shift, period.end - shift, f"{weeks} week{'s' if weeks > 1 else ''} earlier")
     try:
         e = explain_change(ctx.store, ctx.config, period, baseline, basis="token", top=2, where=f.scope or None)
-    except ValueError:  # no data a week earlier: nothing to compare with
+    except ValueError:  # no data that far back: nothing to compare with
         return f
     drivers = sorted(e.drivers, key=lambda d: -abs(d.change_usd))[:3]
     cause: list[dict[str, Any]] = [
@@ -194,5 +197,5 @@ def _with_root_cause(f: Finding, ctx: RuleContext) -> Finding:
         f"{DRIVER_WORDS.get(c['driver'], c['driver'])} {c['change_usd']:+,.2f} USD{who(c)}" for c in cause
     )
     details = {**f.details, "root_cause": cause, "root_cause_baseline": baseline.describe()}
-    message = f.message + (f". Against a week earlier: {words}" if words else "")
+    message = f.message + (f". Against {baseline.label}: {words}" if words else "")
     return Finding(f.rule, f.kind, f.scope, f.started_at, f.ended_at, f.impact_usd_per_month, message, details)
