@@ -37,7 +37,7 @@ _MAD_TO_SD = 1.4826
 _MIN_SPREAD = 0.02
 _MIN_HISTORY = 3
 _GAP = 3
-#: root causes are computed for at most this many episodes per evaluation (newest first)
+#: root causes are computed for at most this many episodes per evaluation (active first, then largest excess)
 MAX_ROOT_CAUSES = 8
 
 
@@ -117,11 +117,12 @@ def anomaly_rule(ctx: RuleContext) -> list[Finding]:
             feature = None if pd.isna(key) else str(key)
             for ep in _episodes(_flags(part["period"], part["cost_usd"].to_numpy(), grain, ctx), step):
                 findings.append(_finding(ep, grain, feature, step, ctx))
-    findings.sort(key=lambda f: f.started_at, reverse=True)
-    with_cause = [f for f in findings if f.active][:MAX_ROOT_CAUSES] or findings[:MAX_ROOT_CAUSES]
-    for i, f in enumerate(findings):
-        if f in with_cause:
-            findings[i] = _with_root_cause(f, ctx)
+    # root causes (one explain each) for the active episodes first, then the largest excess
+    ranked = sorted(
+        range(len(findings)), key=lambda i: (not findings[i].active, -abs(findings[i].details["impact_usd"]))
+    )
+    for i in ranked[:MAX_ROOT_CAUSES]:
+        findings[i] = _with_root_cause(findings[i], ctx)
     return sorted(findings, key=lambda f: f.started_at)
 
 
