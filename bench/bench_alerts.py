@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import best_of
 from unitcost.alerts.watch import watch
 from unitcost.analysis.explain import explain_change
 from unitcost.analysis.windows import Window
@@ -64,23 +65,14 @@ def build(path: Path, rows: int, start: str, span_us: int, days: list[int] | Non
     print(f"built {rows:,} rows in {time.perf_counter() - t:.1f} s")
 
 
-def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def bench_explain(day_rows: int, repeat: int, folder: str) -> None:
     path = Path(folder) / "explain.duckdb"
     build(path, 2 * day_rows, "2026-10-12", 0, days=[0, 7])
     store = open_store(path)
     base = Window(dt.datetime(2026, 10, 12), dt.datetime(2026, 10, 13), "baseline")
     period = Window(dt.datetime(2026, 10, 19), dt.datetime(2026, 10, 20), "period")
-    ours = timed(lambda: explain_change(store, Config(), period, base, basis="token"), repeat)
-    bare = timed(
+    ours = best_of(lambda: explain_change(store, Config(), period, base, basis="token"), repeat)
+    bare = best_of(
         lambda: store.raw.execute(
             "SELECT date_trunc('day', ts), feature, model, sum(input_tokens), sum(cache_read_tokens), "
             "sum(output_tokens), count(*) FROM usage GROUP BY ALL"
@@ -96,8 +88,8 @@ def bench_watch(month_rows: int, repeat: int, folder: str) -> None:
     build(path, month_rows, "2026-10-01", 30 * DAY)
     store = open_store(path)
     config = Config(budgets=[{"name": "monthly", "amount_usd": 1_000_000.0}])
-    ours = timed(lambda: store.raw.execute("DELETE FROM alerts") and watch(store, config, deliver=False), repeat)
-    bare = timed(
+    ours = best_of(lambda: store.raw.execute("DELETE FROM alerts") and watch(store, config, deliver=False), repeat)
+    bare = best_of(
         lambda: store.raw.execute(
             "SELECT date_trunc('hour', ts), feature, sum(input_tokens), sum(output_tokens), count(*) "
             "FROM usage GROUP BY ALL"

@@ -14,20 +14,14 @@ import argparse
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 import pyarrow.csv as pacsv
 
+from timing import best_of
 from unitcost.demo import generate, write_parquet
 from unitcost.workspace import open_workspace
-
-
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def run(rows: int) -> None:
@@ -41,11 +35,11 @@ def run(rows: int) -> None:
         print(f"{n:,} usage rows  ({platform.machine()}, {os.cpu_count()} cores)")
         for name, path, reader in (("parquet", parquet, "read_parquet"), ("csv", csv, "read_csv")):
             con = duckdb.connect(str(d / f"bare-{name}.duckdb"))
-            t_bare = timed(lambda: con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')"))  # noqa: B023
+            t_bare = best_of(lambda: con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')"), 1)  # noqa: B023
             con.close()
             ws = open_workspace(d / f"ws-{name}.duckdb")
-            t_ingest = timed(lambda: ws.ingest("usage", [path]))  # noqa: B023
-            t_again = timed(lambda: ws.ingest("usage", [path]))  # noqa: B023  (all duplicates)
+            t_ingest = best_of(lambda: ws.ingest("usage", [path]), 1)  # noqa: B023
+            t_again = best_of(lambda: ws.ingest("usage", [path]), 1)  # noqa: B023  (all duplicates)
             ws.close()
             print(f"  {name:8s} bare DuckDB read    {t_bare:7.2f} s  {n / t_bare:12,.0f} rows/s")
             print(f"  {name:8s} unitcost ingest     {t_ingest:7.2f} s  {n / t_ingest:12,.0f} rows/s")

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import best_of
 from unitcost.analysis import cost_report
 from unitcost.config import Config
 from unitcost.ledger import build_ledger
@@ -57,15 +58,6 @@ def build(store_path: Path, rows: int) -> None:
     store.raw.execute("CHECKPOINT")
     store.close()
     print(f"built {rows:,} rows in {time.perf_counter() - t:.1f} s")
-
-
-def timed(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def run(rows: int, repeat: int) -> None:
@@ -108,10 +100,10 @@ def run(rows: int, repeat: int) -> None:
         def report() -> None:
             cost_report(store, Config(), by=DIMS)
 
-        t_bare = timed(bare, repeat)
-        t_units = timed(bare_units, repeat)
-        t_same = timed(bare_same_figures, repeat)
-        t_report = timed(report, repeat)
+        t_bare = best_of(bare, repeat)
+        t_units = best_of(bare_units, repeat)
+        t_same = best_of(bare_same_figures, repeat)
+        t_report = best_of(report, repeat)
         r = cost_report(store, Config(), by=DIMS)
         # the same total from the row-level ledger (a price joined to every request)
         ledger = build_ledger(store, Config())

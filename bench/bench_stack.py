@@ -18,11 +18,11 @@ import argparse
 import os
 import platform
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
 
 from bench_report import build
+from timing import best_of
 from unitcost.analysis.stack import cost_stack
 from unitcost.config import Config
 from unitcost.store import open_store
@@ -62,15 +62,6 @@ def add_bill(path: Path, lines: int) -> None:
     store.close()
 
 
-def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -88,8 +79,8 @@ def main() -> None:
             store.raw.execute("SELECT tenant, sum(input_tokens), count(*) FROM usage GROUP BY tenant").fetchall()
             store.raw.execute("SELECT ServiceName, sum(EffectiveCost) FROM bill_lines GROUP BY 1").fetchall()
 
-        t_bare = timed(bare, args.repeat)
-        t_stack = timed(lambda: cost_stack(store, config, by="tenant"), args.repeat)
+        t_bare = best_of(bare, args.repeat)
+        t_stack = best_of(lambda: cost_stack(store, config, by="tenant"), args.repeat)
         stack = cost_stack(store, config, by="tenant")
         billed = Decimal(store.sql("SELECT sum(EffectiveCost) FROM bill_lines")[0][0])
         store.close()
