@@ -507,6 +507,33 @@ def serve(
         run_server(ws.store, ws.config, host=host, port=port, settings=settings)
 
 
+@app.command()
+@handle_errors
+def plan(
+    file: Annotated[Path, typer.Argument(help="The plan file (YAML; docs/capacity.md).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/json.md).")] = False,
+    html_path: Annotated[Path | None, typer.Option("--html", help="Also write the charts to this HTML file.")] = None,
+    stress: Annotated[bool, typer.Option(help="Also run the stress cases: traffic x2 and x10, GPUs lost.")] = False,
+) -> None:
+    """GPU capacity plan: the cheapest self-hosted configuration that meets the latency SLOs."""
+    from unitcost.capacity.results import plan_outcome
+
+    progress = None if as_json else (lambda message: err_console.print(f"[dim]{message}[/dim]"))
+    outcome = plan_outcome(str(file), stress=stress, progress=progress)
+    if html_path is not None:
+        from unitcost.report.html_capacity import write_plan_html
+
+        written = write_plan_html(html_path, outcome.document, outcome.load_curve, outcome.simulation, outcome.slo)
+        if not as_json:
+            err_console.print(f"Wrote {written}")
+    if as_json:
+        sys.stdout.write(json.dumps(outcome.document, indent=2) + "\n")
+        return
+    from unitcost.report.capacity import render_plan
+
+    render_plan(console, outcome.document)
+
+
 def _prepare_demo_db(db_path: Path) -> None:
     """Start the demo from an empty workspace, refusing to delete one that holds real data."""
     if not db_path.exists():

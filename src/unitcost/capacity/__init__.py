@@ -1,0 +1,1 @@
+"""Capacity planning for self-hosted model serving: performance model, queueing screen, simulator, search."""

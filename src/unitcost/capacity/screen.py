@@ -1,0 +1,300 @@
+"""The fast analytical screen: latency, throughput and cost of a configuration without simulating it.
+
+Per window of the workload (5 minutes by default) with arrival rate ``lambda``:
+
+1. *Step time at load.* On a replica receiving ``lambda_r = lambda / N`` requests/s with ``n`` sequences
+   running, a step carries ``n`` decode tokens and, on average, ``p = lambda_r * E[input] * s`` prefill tokens
+   (chunked prefill spreads prompts over steps), reads ``n * (E[input] + E[output] / 2)`` context tokens, and
+   takes ``s = step_s(n + p, ...)`` (:mod:`unitcost.capacity.perf`). A request holds its slot for
+   ``m = prefill steps + E[output] - 1`` steps, so Little's law ``n = lambda_r * m * s`` closes a fixed point,
+   solved by iteration. No fixed point below the slot limit means the replica cannot keep up (unstable).
+2. *Slots.* A replica has ``c_r = min(max_batch, floor(kv_capacity / (E[input] + E[output])))`` slots; the
+   fleet ``c = N * c_r`` servers with service time ``S = m * s``.
+3. *Waiting.* Allen-Cunneen on ``c`` servers (:mod:`unitcost.capacity.queueing`), per class with
+   non-preemptive priorities; waits are exponential tails, and the quantiles over the run are quantiles of the
+   mixture of windows weighted by their requests (TTFT = wait + prefill steps at the input quantile; end to
+   end = wait + (prefill steps + output quantile - 1) steps).
+4. *Replicas.* ``fixed``: ``replicas.min``. ``utilization``: per window the fewest replicas whose running
+   sequences stay under ``target_utilization`` of the slots; ``queue``: the fewest whose mean queue per
+   replica stays under ``target_queue_per_replica``. Scaling lags: a window gets the largest target of the
+   windows from ``scale_down_after_s`` ago to ``interval_s + warmup_s`` ago (``warm_start_s`` with a warm
+   pool), and every scale-up pays ``warmup_s`` of an extra replica.
+5. *Cost*: :mod:`unitcost.capacity.costing` over the provisioned GPUs per window.
+
+Closed loop (``concurrency`` clients): no queue while the clients fit in the slots (each replica runs
+``C / N`` sequences); beyond, the slots are full and the rest wait (throughput = slots / S, e2e = C / throughput).
+
+Spot interruptions and availability drops are not in the screen; the simulator verifies the finalists with them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from unitcost.capacity.costing import GpuPrices, fleet_cost_per_hour, unit_costs
+from unitcost.capacity.plan import Configuration, Slo
+from unitcost.capacity.queueing import erlang_c, mixture_quantile_s, priority_mean_waits_s
+from unitcost.capacity.types import EngineSpec
+from unitcost.capacity.workload import QUANTILES, WorkloadStats
+
+FIXED_POINT_ITERATIONS = 60
+Z = {50: 0.0, 95: 1.645, 99: 2.326}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Latency, throughput and cost of one configuration (from the screen or the simulator)."""
+
+    method: str  # analytical | simulated
+    metrics: dict[str, float]
+    per_class: dict[str, dict[str, float]]
+    slo_met: bool
+    feasible: bool = True
+    reason: str = ""
+
+
+def slots_per_replica(engine: EngineSpec, stats: WorkloadStats) -> int:
+    """Batch slots of one replica: max_batch, or fewer when the KV cache holds fewer mean-sized sequences."""
+    per_sequence = stats.input_mean + stats.output_mean
+    return int(min(engine.max_batch, engine.kv_capacity_tokens // max(per_sequence, 1.0)))
+
+
+def _steps_per_request(engine: EngineSpec, n: np.ndarray, input_tokens: float, output_tokens: float) -> np.ndarray:
+    room = np.maximum(engine.max_batched_tokens - n, 1.0)
+    return np.maximum(1.0, np.ceil(input_tokens / room)) + output_tokens - 1.0
+
+
+def _step_s(engine: EngineSpec, n: np.ndarray, prefill_tokens: np.ndarray, stats: WorkloadStats) -> np.ndarray:
+    c = engine.step
+    tokens = n + prefill_tokens
+    context = n * (stats.input_mean + stats.output_mean / 2.0)
+    # prefill attention pairs: p tokens of prompts of mean square length E[in^2] / E[in]
+    prefill_pairs = prefill_tokens * (stats.input_sq_mean / max(stats.input_mean, 1.0)) / 2.0
+    compute = c.compute_s_per_token * tokens + c.attention_s_per_context_token * (context + prefill_pairs)
+    memory = c.weight_read_s + c.kv_read_s_per_token * context
+    return c.overhead_s + c.comm_latency_s + c.comm_s_per_token * tokens + np.maximum(compute, memory)
+
+
+def replica_load(
+    engine: EngineSpec, stats: WorkloadStats, rate_per_replica: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(running sequences n, step seconds s, steps per request m) on a replica at each arrival rate.
+
+    ``n = inf`` where the replica cannot keep up with the rate within its slots.
+    """
+    lam = np.asarray(rate_per_replica, dtype=np.float64)
+    slots = slots_per_replica(engine, stats)
+    n = np.zeros_like(lam)
+    s = np.zeros_like(lam)
+    m = np.zeros_like(lam)
+    for _ in range(FIXED_POINT_ITERATIONS):
+        m = _steps_per_request(engine, n, stats.input_mean, stats.output_mean)
+        prefill = np.minimum(
+            lam * stats.input_mean * _step_s(engine, n, np.zeros_like(n), stats), engine.max_batched_tokens
+        )
+        s = _step_s(engine, n, prefill, stats)
+        new_n = lam * m * s
+        if np.allclose(new_n, n, rtol=1e-9, atol=1e-9):
+            n = new_n
+            break
+        n = np.minimum(new_n, slots * 4.0)  # keep diverging points bounded; they are marked below
+    unstable = n >= slots
+    return np.where(unstable, np.inf, n), s, m
+
+
+def _replicas_needed(config: Configuration, engine: EngineSpec, stats: WorkloadStats, slots: int) -> np.ndarray:
+    """Target replicas per window under the configuration's policy (before the scaling lag)."""
+    rates = stats.rates_per_s
+    if config.policy == "fixed":
+        return np.full(rates.shape, config.replicas_min, dtype=np.int64)
+    counts = np.arange(config.replicas_min, config.replicas_max + 1)
+    grid_rates = rates[:, None] / counts[None, :]
+    n, s, m = replica_load(engine, stats, grid_rates.ravel())
+    n = n.reshape(grid_rates.shape)
+    if config.policy == "utilization":
+        ok = n <= config.target_utilization * slots
+    else:
+        service = (m * s).reshape(grid_rates.shape)
+        servers = counts[None, :] * slots
+        load = rates[:, None] * service
+        with np.errstate(divide="ignore", invalid="ignore"):
+            queue = erlang_c(servers, load) * load / (servers - load)
+        ok = np.isfinite(n) & (queue / counts[None, :] <= config.target_queue_per_replica)
+    first_ok = np.where(ok.any(axis=1), ok.argmax(axis=1), len(counts) - 1)
+    return counts[first_ok]
+
+
+def _lagged(
+    target: np.ndarray, config: Configuration, stats: WorkloadStats, interval_s: float, warm_start_s: float
+) -> tuple[np.ndarray, int]:
+    warmup = warm_start_s if config.warm_pool > 0 else config.warmup_s
+    lag = math.ceil((interval_s + warmup) / stats.window_s) if config.policy != "fixed" else 0
+    hold = math.ceil(config.scale_down_after_s / stats.window_s) if config.policy != "fixed" else 0
+    if lag == 0 and hold == 0:
+        return target, 0
+    padded = np.concatenate([np.full(lag + hold, target[0]), target])  # the fleet has been running before
+    available = np.array(
+        [padded[i : i + hold + 1].max() for i in range(len(target))], dtype=np.int64
+    )  # window i sees targets from i - lag - hold .. i - lag
+    scale_ups = int(np.maximum(np.diff(np.concatenate([[available[0]], available])), 0).sum())
+    return np.maximum(available, config.replicas_min), scale_ups
+
+
+def screen(
+    config: Configuration,
+    engine: EngineSpec,
+    stats: WorkloadStats,
+    prices: GpuPrices,
+    slos: dict[str, Slo],
+    *,
+    interval_s: float = 15.0,
+    warm_start_s: float = 30.0,
+) -> Evaluation:
+    """Evaluate one configuration analytically (see the module docstring for the method)."""
+    slots = slots_per_replica(engine, stats)
+    if slots < 1:
+        reason = "the model does not fit" if engine.kv_capacity_tokens <= 0 else "KV cache too small for one request"
+        return Evaluation("analytical", {}, {}, False, feasible=False, reason=reason)
+    if stats.concurrency > 0:
+        return _screen_closed_loop(config, engine, stats, prices, slos, slots)
+    target = _replicas_needed(config, engine, stats, slots)
+    replicas, scale_ups = _lagged(target, config, stats, interval_s, warm_start_s)
+    rates = stats.rates_per_s
+    n, s, m = replica_load(engine, stats, rates / replicas)
+    service = m * s
+    servers = replicas * slots
+    load = rates * service
+    prob_wait = erlang_c(servers, load)
+    cv_factor = (stats.arrival_cv2 + stats.output_cv2) / 2.0
+    weights = rates * stats.window_s
+    class_names = list(slos)
+    per_class: dict[str, dict[str, float]] = {}
+    stable = np.isfinite(n)
+    waits = np.full((len(rates), len(stats.class_shares)), np.inf)
+    for i in np.flatnonzero(stable):
+        waits[i] = priority_mean_waits_s(
+            float(servers[i]), rates[i] * stats.class_shares, float(service[i]), stats.class_priority, cv_factor
+        )
+    metrics: dict[str, float] = {}
+    slo_met = bool(stable.all())
+    for k, name in enumerate(class_names):
+        values: dict[str, float] = {}
+        for q in QUANTILES:
+            steps_first = np.maximum(
+                1.0, np.ceil(stats.input_quantiles[q] / np.maximum(engine.max_batched_tokens - n, 1))
+            )
+            n_q = np.minimum(n + Z[q] * np.sqrt(np.where(stable, n, 0)), slots)
+            s_q = _step_s(
+                engine,
+                n_q,
+                np.minimum(rates / replicas * stats.input_mean * s * (1 + Z[q] / 3), engine.max_batched_tokens),
+                stats,
+            )
+            ttft_shift = np.where(stable, steps_first * s + s / 2.0, np.inf)
+            e2e_shift = np.where(stable, ttft_shift + (stats.output_quantiles[q] - 1.0) * s_q, np.inf)
+            values[f"ttft_p{q}_s"] = mixture_quantile_s(weights, ttft_shift, prob_wait, waits[:, k], q / 100)
+            values[f"e2e_p{q}_s"] = mixture_quantile_s(weights, e2e_shift, prob_wait, waits[:, k], q / 100)
+            values[f"tpot_p{q}_ms"] = _weighted_quantile(np.where(stable, s_q, np.inf) * 1e3, weights, q / 100)
+        per_class[name] = values
+        slo_met = slo_met and _meets(values, slos[name])
+    worst = {key: max(v[key] for v in per_class.values()) for key in per_class[class_names[0]]}
+    metrics.update(worst)
+    provisioned = replicas + config.warm_pool + scale_ups * config.warmup_s / max(stats.duration_s, 1.0)
+    busy = np.where(stable, 1.0 - np.exp(-np.where(stable, n, 0.0)), 1.0) * replicas
+    requests_per_s = float(rates.mean())
+    output_per_s = requests_per_s * stats.output_mean
+    cost_per_hour = fleet_cost_per_hour(provisioned * engine.gpus, config.reserved_gpus, config.spot_share, prices)
+    hours = stats.duration_s / 3600.0
+    mean_wait = (waits * stats.class_shares[None, :]).sum(axis=1)
+    metrics.update(
+        wait_mean_s=float(np.sum(weights * mean_wait) / np.sum(weights)) if stable.all() else math.inf,
+        wait_probability=float(np.sum(weights * prob_wait) / np.sum(weights)),
+        requests_per_s=requests_per_s,
+        output_tokens_per_s=output_per_s,
+        gpu_utilization=float(busy.sum() / provisioned.sum()),
+        replicas_avg=float(replicas.mean()),
+        replicas_max_used=float(replicas.max()),
+        idle_gpu_hours=float((provisioned - busy).mean() * engine.gpus * hours),
+        **unit_costs(cost_per_hour, requests_per_s, output_per_s),
+    )
+    return Evaluation("analytical", metrics, per_class, slo_met, feasible=True)
+
+
+def _screen_closed_loop(
+    config: Configuration,
+    engine: EngineSpec,
+    stats: WorkloadStats,
+    prices: GpuPrices,
+    slos: dict[str, Slo],
+    slots: int,
+) -> Evaluation:
+    clients = stats.concurrency
+    if config.policy == "fixed":
+        replicas = config.replicas_min
+    else:
+        target = config.target_utilization if config.policy == "utilization" else 1.0
+        replicas = int(
+            np.clip(math.ceil(clients / (slots * max(target, 1e-9))), config.replicas_min, config.replicas_max)
+        )
+    running = min(clients / replicas, float(slots))
+    n = np.array([running])
+    m = _steps_per_request(engine, n, stats.input_mean, stats.output_mean)
+    s = _step_s(engine, n, np.zeros(1), stats)
+    service = float(m[0] * s[0])
+    throughput = replicas * running / service
+    e2e = clients / throughput
+    wait = max(e2e - service, 0.0)
+    values: dict[str, float] = {}
+    for q in QUANTILES:
+        first = max(1.0, math.ceil(stats.input_quantiles[q] / max(engine.max_batched_tokens - running, 1.0)))
+        values[f"ttft_p{q}_s"] = wait + first * float(s[0])
+        values[f"e2e_p{q}_s"] = wait + (first + stats.output_quantiles[q] - 1.0) * float(s[0])
+        values[f"tpot_p{q}_ms"] = float(s[0]) * 1e3
+    per_class = {name: dict(values) for name in slos}
+    slo_met = all(_meets(values, slo) for slo in slos.values())
+    provisioned = replicas + config.warm_pool
+    cost_per_hour = fleet_cost_per_hour(
+        np.array([provisioned * engine.gpus]), config.reserved_gpus, config.spot_share, prices
+    )
+    metrics = dict(values)
+    metrics.update(
+        wait_mean_s=wait,
+        wait_probability=1.0 if wait > 0 else 0.0,
+        requests_per_s=throughput,
+        output_tokens_per_s=throughput * stats.output_mean,
+        gpu_utilization=replicas / provisioned,
+        replicas_avg=float(replicas),
+        replicas_max_used=float(replicas),
+        idle_gpu_hours=config.warm_pool * engine.gpus * stats.duration_s / 3600.0,
+        **unit_costs(cost_per_hour, throughput, throughput * stats.output_mean),
+    )
+    return Evaluation("analytical", metrics, per_class, slo_met)
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    if cumulative[-1] <= 0:
+        return float(values.max())
+    index = int(np.searchsorted(cumulative, q * cumulative[-1]))
+    return float(values[order][min(index, len(values) - 1)])
+
+
+def _meets(values: dict[str, float], slo: Slo) -> bool:
+    checks = (
+        (slo.ttft_p95_s, values.get("ttft_p95_s")),
+        (slo.tpot_p95_ms, values.get("tpot_p95_ms")),
+        (slo.e2e_p95_s, values.get("e2e_p95_s")),
+    )
+    return all(limit is None or (value is not None and value <= limit) for limit, value in checks)
+
+
+def first_breach(values: dict[str, float], slo: Slo) -> str | None:
+    """The first SLO (ttft, tpot, e2e order) that ``values`` breaks, or None."""
+    for name, limit in (("ttft_p95_s", slo.ttft_p95_s), ("tpot_p95_ms", slo.tpot_p95_ms), ("e2e_p95_s", slo.e2e_p95_s)):
+        if limit is not None and not values.get(name, math.inf) <= limit:
+            return name
+    return None
