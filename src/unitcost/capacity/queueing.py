@@ -31,9 +31,11 @@ def erlang_b(servers: np.ndarray | float, load: np.ndarray | float) -> np.ndarra
     """
     c = np.asarray(servers, dtype=float)
     a = np.asarray(load, dtype=float)
-    log_pmf = c * np.log(np.maximum(a, 1e-300)) - a - special.gammaln(c + 1)
-    cdf = special.pdtr(c, a)
-    return np.asarray(np.where(a > 0, np.exp(log_pmf) / np.maximum(cdf, 1e-300), 0.0))
+    with np.errstate(invalid="ignore", over="ignore"):
+        log_pmf = c * np.log(np.maximum(a, 1e-300)) - a - special.gammaln(c + 1)
+        cdf = special.pdtr(c, a)
+        value = np.exp(log_pmf) / np.maximum(cdf, 1e-300)
+    return np.asarray(np.where(a > 0, np.where(np.isfinite(a), np.minimum(value, 1.0), 1.0), 0.0))
 
 
 def erlang_c(servers: np.ndarray | float, load: np.ndarray | float) -> np.ndarray:
@@ -131,20 +133,24 @@ def mixture_quantile_s(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(mean > 0, p / mean, np.inf)
 
-    def tail(t: float) -> float:
+    def tails(t: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            waited = np.where(np.isfinite(rate), p * np.exp(-(t - shift) * rate), 0.0)
-        return float(np.sum(w * np.where(t < shift, 1.0, waited)))
+            gap = t[None, :] - shift[:, None]
+            waited = np.where(np.isfinite(rate)[:, None], p[:, None] * np.exp(-gap * rate[:, None]), 0.0)
+        return np.asarray((w[:, None] * np.where(gap < 0, 1.0, waited)).sum(axis=0))
 
-    low, high = 0.0, float(np.max(shift)) + 1.0
-    while tail(high) > 1.0 - q:
+    target = 1.0 - q
+    high = float(np.max(shift)) + 1.0
+    while tails(np.array([high]))[0] > target:
         high *= 2.0
         if high > 1e9:
             return float("inf")
-    for _ in range(60):
-        mid = (low + high) / 2.0
-        if tail(mid) > 1.0 - q:
-            low = mid
-        else:
-            high = mid
+    low = 0.0
+    for _ in range(3):  # three grids of 256 points: the bracket shrinks 256^3-fold
+        grid = np.linspace(low, high, 256)
+        above = tails(grid) > target
+        if not above.any():
+            return float(grid[0])
+        i = int(np.flatnonzero(above)[-1])
+        low, high = float(grid[i]), float(grid[min(i + 1, grid.size - 1)])
     return high

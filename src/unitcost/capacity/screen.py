@@ -29,8 +29,10 @@ Spot interruptions and availability drops are not in the screen; the simulator v
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,62 +64,133 @@ def slots_per_replica(engine: EngineSpec, stats: WorkloadStats) -> int:
     return int(min(engine.max_batch, engine.kv_capacity_tokens // max(per_sequence, 1.0)))
 
 
-def _steps_per_request(engine: EngineSpec, n: np.ndarray, input_tokens: float, output_tokens: float) -> np.ndarray:
-    room = np.maximum(engine.max_batched_tokens - n, 1.0)
-    return np.maximum(1.0, np.ceil(input_tokens / room)) + output_tokens - 1.0
+@dataclass(frozen=True)
+class ReplicaLoad:
+    """A replica in steady state at some arrival rate (arrays, one entry per rate)."""
+
+    running: np.ndarray  # n: sequences running (inf where it cannot keep up)
+    step_s: np.ndarray  # mean step time (a decoding sequence's mean time per output token)
+    decode_step_s: np.ndarray  # a step without prefill
+    prefill_step_s: np.ndarray  # a step carrying a prefill chunk
+    prefill_steps_per_s: np.ndarray  # k
+    steps_per_request: np.ndarray  # m
+    prefill_steps_per_request: np.ndarray  # E[ceil(input / chunk budget)]
 
 
-def _step_s(engine: EngineSpec, n: np.ndarray, prefill_tokens: np.ndarray, stats: WorkloadStats) -> np.ndarray:
+def _step(engine: EngineSpec, tokens: np.ndarray, attention: np.ndarray, kv: np.ndarray) -> np.ndarray:
     c = engine.step
-    tokens = n + prefill_tokens
-    context = n * (stats.input_mean + stats.output_mean / 2.0)
-    # prefill attention pairs: p tokens of prompts of mean square length E[in^2] / E[in]
-    prefill_pairs = prefill_tokens * (stats.input_sq_mean / max(stats.input_mean, 1.0)) / 2.0
-    compute = c.compute_s_per_token * tokens + c.attention_s_per_context_token * (context + prefill_pairs)
-    memory = c.weight_read_s + c.kv_read_s_per_token * context
+    compute = c.compute_s_per_token * tokens + c.attention_s_per_context_token * attention
+    memory = c.weight_read_s + c.kv_read_s_per_token * kv
     return c.overhead_s + c.comm_latency_s + c.comm_s_per_token * tokens + np.maximum(compute, memory)
 
 
-def replica_load(
-    engine: EngineSpec, stats: WorkloadStats, rate_per_replica: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(running sequences n, step seconds s, steps per request m) on a replica at each arrival rate.
+def _parts(engine: EngineSpec, stats: WorkloadStats, n: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(mean step, decode step, prefill step, prefill steps/s, prefill steps per request) at occupancy n."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _parts_unguarded(engine, stats, n, lam)
 
-    ``n = inf`` where the replica cannot keep up with the rate within its slots.
+
+def _parts_unguarded(
+    engine: EngineSpec, stats: WorkloadStats, n: np.ndarray, lam: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    budget = np.maximum(engine.max_batched_tokens - n, 1.0)
+    sample = stats.input_sample
+    ceil_mean = np.ceil(sample[None, :] / budget[:, None]).mean(axis=1)
+    chunk = stats.input_mean / ceil_mean
+    context = n * (stats.input_mean + stats.output_mean / 2.0)
+    chunk_pairs = stats.input_sq_mean / 2.0 / ceil_mean
+    decode = _step(engine, n, context, context)
+    prefill = _step(engine, n + chunk, context + chunk_pairs, context + stats.input_mean / 2.0)
+    k = lam * ceil_mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mixed = decode / (1.0 - k * (prefill - decode))
+    # when prefill work arrives faster than one lump a step, every step carries prefill: s = step(n + P s)
+    saturated = ~((mixed > 0) & (k * mixed < 1.0))
+    if saturated.any():
+        tokens_per_s = lam * stats.input_mean
+        s_all = prefill.copy()
+        for _ in range(30):
+            batch = np.minimum(tokens_per_s * s_all, budget)
+            s_all = _step(engine, n + batch, context + batch * stats.input_sq_mean / stats.input_mean / 2.0, context)
+        mixed = np.where(saturated, np.where(tokens_per_s * s_all <= budget, s_all, np.inf), mixed)
+        prefill = np.where(saturated, mixed, prefill)
+        k = np.where(saturated, 1.0 / mixed, k)
+    return mixed, decode, prefill, k, ceil_mean
+
+
+def replica_load(engine: EngineSpec, stats: WorkloadStats, rate_per_replica: np.ndarray) -> ReplicaLoad:
+    """Each replica's steady state at each arrival rate: running sequences, step times, prefill share.
+
+    Prefill arrives in lumps (one prompt of ``L`` tokens takes ``ceil(L / budget)`` steps that carry a chunk);
+    the other steps only decode. With ``k`` prefill-carrying steps per second of duration ``t_p`` and decode
+    steps of ``t_d``, the mean step is ``s = t_d / (1 - k (t_p - t_d))`` (a second holds ``k`` prefill steps and
+    ``(1 - k t_p) / t_d`` decode steps). A request holds its slot for ``m`` steps (prefill steps + output - 1);
+    Little's law ``n = lambda m s`` closes the fixed point. ``running`` is inf where no fixed point lies
+    below the slot count (the replica cannot keep up).
     """
     lam = np.asarray(rate_per_replica, dtype=np.float64)
     slots = slots_per_replica(engine, stats)
     n = np.zeros_like(lam)
-    s = np.zeros_like(lam)
-    m = np.zeros_like(lam)
+    parts = _parts(engine, stats, n, lam)
     for _ in range(FIXED_POINT_ITERATIONS):
-        m = _steps_per_request(engine, n, stats.input_mean, stats.output_mean)
-        prefill = np.minimum(
-            lam * stats.input_mean * _step_s(engine, n, np.zeros_like(n), stats), engine.max_batched_tokens
-        )
-        s = _step_s(engine, n, prefill, stats)
-        new_n = lam * m * s
-        if np.allclose(new_n, n, rtol=1e-9, atol=1e-9):
+        parts = _parts(engine, stats, n, lam)
+        m = parts[4] + stats.output_mean - 1.0
+        new_n = np.where(np.isfinite(parts[0]), lam * m * parts[0], np.inf)
+        if np.allclose(new_n, n, rtol=1e-9, atol=1e-9, equal_nan=True):
             n = new_n
             break
         n = np.minimum(new_n, slots * 4.0)  # keep diverging points bounded; they are marked below
-    unstable = n >= slots
-    return np.where(unstable, np.inf, n), s, m
+    mean, decode, prefill, k, prefill_steps = parts
+    unstable = ~np.isfinite(mean) | (n >= slots)
+    return ReplicaLoad(
+        running=np.where(unstable, np.inf, n),
+        step_s=mean,
+        decode_step_s=decode,
+        prefill_step_s=prefill,
+        prefill_steps_per_s=k,
+        steps_per_request=prefill_steps + stats.output_mean - 1.0,
+        prefill_steps_per_request=prefill_steps,
+    )
 
 
-def _replicas_needed(config: Configuration, engine: EngineSpec, stats: WorkloadStats, slots: int) -> np.ndarray:
+ScreenCache = dict[Any, Any]  # engine -> load grid; ("latency", engine, replicas) -> latency figures
+
+
+def load_grid(engine: EngineSpec, stats: WorkloadStats, replicas: int, cache: ScreenCache | None) -> ReplicaLoad:
+    """Replica states for every window (rows) and replica count 1..``replicas`` (columns), cached per engine.
+
+    The latency of a configuration depends only on its engine and replica counts, so the thousands of
+    configurations that differ in purchase mix or scaling knobs share one grid.
+    """
+    if cache is not None and engine in cache and cache[engine].running.shape[1] >= replicas:
+        cached: ReplicaLoad = cache[engine]
+        return cached
+    counts = np.arange(1, replicas + 1)
+    rates = stats.rates_per_s[:, None] / counts[None, :]
+    state = replica_load(engine, stats, rates.ravel())
+    shape = rates.shape
+    grid = ReplicaLoad(*(np.asarray(getattr(state, f.name)).reshape(shape) for f in dataclasses.fields(ReplicaLoad)))
+    if cache is not None:
+        cache[engine] = grid
+    return grid
+
+
+def _pick(grid: ReplicaLoad, replicas: np.ndarray) -> ReplicaLoad:
+    rows = np.arange(replicas.size)
+    return ReplicaLoad(*(getattr(grid, f.name)[rows, replicas - 1] for f in dataclasses.fields(ReplicaLoad)))
+
+
+def _replicas_needed(config: Configuration, grid: ReplicaLoad, stats: WorkloadStats, slots: int) -> np.ndarray:
     """Target replicas per window under the configuration's policy (before the scaling lag)."""
     rates = stats.rates_per_s
     if config.policy == "fixed":
         return np.full(rates.shape, config.replicas_min, dtype=np.int64)
     counts = np.arange(config.replicas_min, config.replicas_max + 1)
-    grid_rates = rates[:, None] / counts[None, :]
-    n, s, m = replica_load(engine, stats, grid_rates.ravel())
-    n = n.reshape(grid_rates.shape)
+    n = grid.running[:, counts - 1]
     if config.policy == "utilization":
         ok = n <= config.target_utilization * slots
     else:
-        service = (m * s).reshape(grid_rates.shape)
+        service = (grid.steps_per_request * grid.step_s)[:, counts - 1]
         servers = counts[None, :] * slots
         load = rates[:, None] * service
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -152,66 +225,39 @@ def screen(
     *,
     interval_s: float = 15.0,
     warm_start_s: float = 30.0,
+    cache: ScreenCache | None = None,
 ) -> Evaluation:
-    """Evaluate one configuration analytically (see the module docstring for the method)."""
+    """Evaluate one configuration analytically (see the module docstring for the method).
+
+    Pass the same ``cache`` (a dict) to every call over one workload to share work between configurations.
+    """
     slots = slots_per_replica(engine, stats)
     if slots < 1:
         reason = "the model does not fit" if engine.kv_capacity_tokens <= 0 else "KV cache too small for one request"
         return Evaluation("analytical", {}, {}, False, feasible=False, reason=reason)
     if stats.concurrency > 0:
         return _screen_closed_loop(config, engine, stats, prices, slos, slots)
-    target = _replicas_needed(config, engine, stats, slots)
+    grid = load_grid(engine, stats, max(config.replicas_min, config.replicas_max), cache)
+    target = _replicas_needed(config, grid, stats, slots)
     replicas, scale_ups = _lagged(target, config, stats, interval_s, warm_start_s)
     rates = stats.rates_per_s
-    n, s, m = replica_load(engine, stats, rates / replicas)
-    service = m * s
-    servers = replicas * slots
-    load = rates * service
-    prob_wait = erlang_c(servers, load)
-    cv_factor = (stats.arrival_cv2 + stats.output_cv2) / 2.0
-    weights = rates * stats.window_s
-    class_names = list(slos)
-    per_class: dict[str, dict[str, float]] = {}
+    key = ("latency", engine, replicas.tobytes())
+    if cache is not None and key in cache:
+        per_class, slo_met, latency_metrics, n = cache[key]
+    else:
+        per_class, slo_met, latency_metrics, n = _latency(engine, stats, slos, grid, replicas, slots)
+        if cache is not None:
+            cache[key] = (per_class, slo_met, latency_metrics, n)
     stable = np.isfinite(n)
-    waits = np.full((len(rates), len(stats.class_shares)), np.inf)
-    for i in np.flatnonzero(stable):
-        waits[i] = priority_mean_waits_s(
-            float(servers[i]), rates[i] * stats.class_shares, float(service[i]), stats.class_priority, cv_factor
-        )
-    metrics: dict[str, float] = {}
-    slo_met = bool(stable.all())
-    for k, name in enumerate(class_names):
-        values: dict[str, float] = {}
-        for q in QUANTILES:
-            steps_first = np.maximum(
-                1.0, np.ceil(stats.input_quantiles[q] / np.maximum(engine.max_batched_tokens - n, 1))
-            )
-            n_q = np.minimum(n + Z[q] * np.sqrt(np.where(stable, n, 0)), slots)
-            s_q = _step_s(
-                engine,
-                n_q,
-                np.minimum(rates / replicas * stats.input_mean * s * (1 + Z[q] / 3), engine.max_batched_tokens),
-                stats,
-            )
-            ttft_shift = np.where(stable, steps_first * s + s / 2.0, np.inf)
-            e2e_shift = np.where(stable, ttft_shift + (stats.output_quantiles[q] - 1.0) * s_q, np.inf)
-            values[f"ttft_p{q}_s"] = mixture_quantile_s(weights, ttft_shift, prob_wait, waits[:, k], q / 100)
-            values[f"e2e_p{q}_s"] = mixture_quantile_s(weights, e2e_shift, prob_wait, waits[:, k], q / 100)
-            values[f"tpot_p{q}_ms"] = _weighted_quantile(np.where(stable, s_q, np.inf) * 1e3, weights, q / 100)
-        per_class[name] = values
-        slo_met = slo_met and _meets(values, slos[name])
-    worst = {key: max(v[key] for v in per_class.values()) for key in per_class[class_names[0]]}
-    metrics.update(worst)
+    metrics = {key: max(v[key] for v in per_class.values()) for key in next(iter(per_class.values()))}
+    metrics.update(latency_metrics)
     provisioned = replicas + config.warm_pool + scale_ups * config.warmup_s / max(stats.duration_s, 1.0)
     busy = np.where(stable, 1.0 - np.exp(-np.where(stable, n, 0.0)), 1.0) * replicas
     requests_per_s = float(rates.mean())
     output_per_s = requests_per_s * stats.output_mean
     cost_per_hour = fleet_cost_per_hour(provisioned * engine.gpus, config.reserved_gpus, config.spot_share, prices)
     hours = stats.duration_s / 3600.0
-    mean_wait = (waits * stats.class_shares[None, :]).sum(axis=1)
     metrics.update(
-        wait_mean_s=float(np.sum(weights * mean_wait) / np.sum(weights)) if stable.all() else math.inf,
-        wait_probability=float(np.sum(weights * prob_wait) / np.sum(weights)),
         requests_per_s=requests_per_s,
         output_tokens_per_s=output_per_s,
         gpu_utilization=float(busy.sum() / provisioned.sum()),
@@ -221,6 +267,48 @@ def screen(
         **unit_costs(cost_per_hour, requests_per_s, output_per_s),
     )
     return Evaluation("analytical", metrics, per_class, slo_met, feasible=True)
+
+
+def _latency(
+    engine: EngineSpec, stats: WorkloadStats, slos: dict[str, Slo], grid: ReplicaLoad, replicas: np.ndarray, slots: int
+) -> tuple[dict[str, dict[str, float]], bool, dict[str, float], np.ndarray]:
+    """Latency quantiles per class, SLO verdict, mean wait and P(wait), and the occupancy per window."""
+    rates = stats.rates_per_s
+    state = _pick(grid, replicas)
+    n, s = state.running, state.step_s
+    service = state.steps_per_request * s
+    servers = replicas * slots
+    prob_wait = erlang_c(servers, rates * service)
+    cv_factor = (stats.arrival_cv2 + stats.output_cv2) / 2.0
+    weights = rates * stats.window_s
+    per_class: dict[str, dict[str, float]] = {}
+    stable = np.isfinite(n)
+    waits = np.full((len(rates), len(stats.class_shares)), np.inf)
+    for i in np.flatnonzero(stable):
+        waits[i] = priority_mean_waits_s(
+            float(servers[i]), rates[i] * stats.class_shares, float(service[i]), stats.class_priority, cv_factor
+        )
+    slo_met = bool(stable.all())
+    for k, name in enumerate(slos):
+        values: dict[str, float] = {}
+        for q in QUANTILES:
+            steps_first = np.maximum(
+                1.0, np.ceil(stats.input_quantiles[q] / np.maximum(engine.max_batched_tokens - n, 1))
+            )
+            s_q = _tpot_quantile(state, stats, q)
+            ttft_shift = np.where(stable, steps_first * state.prefill_step_s + s / 2.0, np.inf)
+            e2e_shift = np.where(stable, ttft_shift + (stats.output_quantiles[q] - 1.0) * s_q, np.inf)
+            values[f"ttft_p{q}_s"] = mixture_quantile_s(weights, ttft_shift, prob_wait, waits[:, k], q / 100)
+            values[f"e2e_p{q}_s"] = mixture_quantile_s(weights, e2e_shift, prob_wait, waits[:, k], q / 100)
+            values[f"tpot_p{q}_ms"] = _weighted_quantile(np.where(stable, s_q, np.inf) * 1e3, weights, q / 100)
+        per_class[name] = values
+        slo_met = slo_met and _meets(values, slos[name])
+    mean_wait = (waits * stats.class_shares[None, :]).sum(axis=1)
+    extra = {
+        "wait_mean_s": float(np.sum(weights * mean_wait) / np.sum(weights)) if stable.all() else math.inf,
+        "wait_probability": float(np.sum(weights * prob_wait) / np.sum(weights)),
+    }
+    return per_class, slo_met, extra, n
 
 
 def _screen_closed_loop(
@@ -241,17 +329,21 @@ def _screen_closed_loop(
         )
     running = min(clients / replicas, float(slots))
     n = np.array([running])
-    m = _steps_per_request(engine, n, stats.input_mean, stats.output_mean)
-    s = _step_s(engine, n, np.zeros(1), stats)
-    service = float(m[0] * s[0])
+    # a closed loop: each replica completes (and so admits) n / (m s) requests per second
+    rate = np.array([running / max(stats.output_mean, 1.0) / engine.step.weight_read_s])
+    for _ in range(FIXED_POINT_ITERATIONS):
+        mean, _, prefill, _, prefill_steps = _parts(engine, stats, n, rate)
+        rate = n / ((prefill_steps + stats.output_mean - 1.0) * mean)
+    s = mean
+    service = float((prefill_steps[0] + stats.output_mean - 1.0) * mean[0])
     throughput = replicas * running / service
     e2e = clients / throughput
     wait = max(e2e - service, 0.0)
     values: dict[str, float] = {}
     for q in QUANTILES:
         first = max(1.0, math.ceil(stats.input_quantiles[q] / max(engine.max_batched_tokens - running, 1.0)))
-        values[f"ttft_p{q}_s"] = wait + first * float(s[0])
-        values[f"e2e_p{q}_s"] = wait + (first + stats.output_quantiles[q] - 1.0) * float(s[0])
+        values[f"ttft_p{q}_s"] = wait + first * float(prefill[0])
+        values[f"e2e_p{q}_s"] = wait + first * float(prefill[0]) + (stats.output_quantiles[q] - 1.0) * float(s[0])
         values[f"tpot_p{q}_ms"] = float(s[0]) * 1e3
     per_class = {name: dict(values) for name in slos}
     slo_met = all(_meets(values, slo) for slo in slos.values())
@@ -272,6 +364,24 @@ def _screen_closed_loop(
         **unit_costs(cost_per_hour, throughput, throughput * stats.output_mean),
     )
     return Evaluation("analytical", metrics, per_class, slo_met)
+
+
+def _tpot_quantile(state: ReplicaLoad, stats: WorkloadStats, q: int) -> np.ndarray:
+    """A request's time per output token at quantile ``q``: its decode steps, of which some carry prefill.
+
+    Over a request's ``E[output] - 1`` steps the number carrying prefill is about Poisson with mean
+    ``mu = k s (E[output] - 1)``; at quantile q it is ``mu + z sqrt(mu)`` (normal approximation).
+    """
+    steps = max(stats.output_mean - 1.0, 1.0)
+    with np.errstate(invalid="ignore"):
+        return _tpot_unguarded(state, steps, q)
+
+
+def _tpot_unguarded(state: ReplicaLoad, steps: float, q: int) -> np.ndarray:
+    mu = np.where(np.isfinite(state.step_s), state.prefill_steps_per_s * state.step_s * steps, 0.0)
+    share = np.minimum((mu + Z[q] * np.sqrt(mu)) / steps, 1.0)
+    tpot = state.decode_step_s + share * (state.prefill_step_s - state.decode_step_s)
+    return np.where(np.isfinite(state.running), tpot, np.inf)
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

@@ -21,7 +21,7 @@ from unitcost.capacity.catalog import gpu_price_per_hour, load_gpu, load_model
 from unitcost.capacity.costing import GpuPrices, fleet_cost_per_hour, unit_costs
 from unitcost.capacity.perf import Profile, kv_capacity_tokens, load_profile, step_coefficients
 from unitcost.capacity.plan import Configuration, Plan, Slo, configurations, gpu_specs_inline
-from unitcost.capacity.screen import Evaluation, _meets, screen
+from unitcost.capacity.screen import Evaluation, ScreenCache, _meets, screen
 from unitcost.capacity.simulator import simulate
 from unitcost.capacity.types import Disruptions, EngineSpec, GpuSpec, ModelSpec, Requests, ScalingSpec
 from unitcost.capacity.workload import QUANTILES, WorkloadStats, build_requests, workload_stats
@@ -59,6 +59,8 @@ class Planner:
         self._inline_gpus = gpu_specs_inline(plan)
         self._gpus: dict[str, GpuSpec] = {}
         self._engines: dict[tuple[Any, ...], EngineSpec | None] = {}
+        # per workload (keyed by id, holding the stats so the id cannot be reused): engine -> load grid
+        self._screen_cache: dict[int, tuple[WorkloadStats, ScreenCache]] = {}
         self.profiles: dict[tuple[str, str, str, int], Profile] = {}
         for path in plan.profiles:
             profile = load_profile(plan.resolve(path))
@@ -103,6 +105,7 @@ class Planner:
         if engine is None:
             return Evaluation("analytical", {}, {}, False, feasible=False, reason="the weights do not fit")
         a = self.plan.autoscaling
+        cache = self._screen_cache.setdefault(id(stats), (stats, {}))[1]
         return screen(
             config,
             engine,
@@ -111,6 +114,7 @@ class Planner:
             self.slos,
             interval_s=a.interval_s,
             warm_start_s=a.warm_start_s,
+            cache=cache,
         )
 
     def scaling(self, config: Configuration, initial: int) -> ScalingSpec:
@@ -310,16 +314,25 @@ def run_plan(
 
 
 def describe(config: Configuration) -> str:
-    """A short human name for a configuration."""
-    scaling = (
-        f"{config.replicas_min} replica(s)"
-        if config.policy == "fixed"
-        else f"{config.replicas_min}-{config.replicas_max} replicas, {config.policy}"
-    )
-    purchase = []
+    """A short human name for a configuration.
+
+    >>> from unitcost.capacity.plan import Configuration
+    >>> describe(Configuration("h100-sxm", 2, "fp8", 128, 8192, 1, 4, "utilization", 0.7, 1.0, 300, 600, 1, 2, 0.5))
+    'h100-sxm TP2 fp8 batch 128, 1-4 replicas at 70% utilization, warm pool 1, 2 reserved GPUs, 50% spot'
+    """
+    if config.policy == "fixed":
+        scaling = f"{config.replicas_min} replica{'s' if config.replicas_min > 1 else ''}"
+    elif config.policy == "utilization":
+        scaling = f"{config.replicas_min}-{config.replicas_max} replicas at {config.target_utilization:.0%} utilization"
+    else:
+        scaling = (
+            f"{config.replicas_min}-{config.replicas_max} replicas, queue {config.target_queue_per_replica:g}/replica"
+        )
+    parts = [f"{config.gpu} TP{config.tensor_parallel} {config.precision} batch {config.max_batch}", scaling]
+    if config.warm_pool:
+        parts.append(f"warm pool {config.warm_pool}")
     if config.reserved_gpus:
-        purchase.append(f"{config.reserved_gpus} reserved")
+        parts.append(f"{config.reserved_gpus} reserved GPUs")
     if config.spot_share:
-        purchase.append(f"{config.spot_share:.0%} spot")
-    tail = f", {' '.join(purchase)}" if purchase else ""
-    return f"{config.gpu} TP{config.tensor_parallel} {config.precision} batch {config.max_batch}, {scaling}{tail}"
+        parts.append(f"{config.spot_share:.0%} spot")
+    return ", ".join(parts)

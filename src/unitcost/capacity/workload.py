@@ -231,6 +231,7 @@ class WorkloadStats:
     rates_per_s: np.ndarray  # arrival rate per window (open loop)
     input_mean: float
     input_sq_mean: float
+    input_sample: np.ndarray  # input lengths at 200 evenly spaced quantiles (for E[ceil(L / budget)])
     input_quantiles: dict[int, float]  # percentile (50, 95, 99) -> tokens
     output_mean: float
     output_cv2: float
@@ -277,6 +278,7 @@ def workload_stats(requests: Requests, window_s: float = STATS_WINDOW_S) -> Work
         rates_per_s=rates,
         input_mean=float(inputs.mean()),
         input_sq_mean=float((inputs**2).mean()),
+        input_sample=np.percentile(inputs, np.linspace(0.25, 99.75, 200)),
         input_quantiles={q: float(np.percentile(inputs, q)) for q in QUANTILES},
         output_mean=float(outputs.mean()),
         output_cv2=float(outputs.var() / outputs.mean() ** 2),

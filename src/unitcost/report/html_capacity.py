@@ -19,8 +19,12 @@ AZURE_CREDIT = (
 )
 
 
+#: latencies above this are drawn as off the chart (the fleet cannot keep up)
+OFF_CHART_S = 3600.0
+
+
 def _finite(values: list[Any]) -> list[float | None]:
-    return [v if v is not None and math.isfinite(v) else None for v in values]
+    return [v if v is not None and math.isfinite(v) and v <= OFF_CHART_S else None for v in values]
 
 
 def latency_vs_load_figure(points: list[dict[str, float]], slo: dict[str, float | None]) -> go.Figure:
@@ -42,7 +46,11 @@ def latency_vs_load_figure(points: list[dict[str, float]], slo: dict[str, float 
         if limit is not None:
             fig.add_hline(y=limit, line_dash="dot", line_color=PALETTE[i], annotation_text=f"SLO {label} {limit:g} s")
     _layout(fig, "Latency vs load (best configuration, analytical screen)", "Seconds (log scale)")
-    fig.update_yaxes(type="log", rangemode="normal")
+    shown = [v for p in points for v in _finite([p["ttft_p95_s"], p["e2e_p95_s"]]) if v]
+    limits = [v for v in slo.values() if v]
+    low = min([*shown, *limits, 1.0]) / 2
+    high = max([*shown, *limits, 1.0]) * 3
+    fig.update_yaxes(type="log", rangemode="normal", range=[math.log10(low), math.log10(high)])
     fig.update_xaxes(title_text="Load (multiple of the planned traffic)", ticksuffix="x")
     return fig
 
@@ -69,7 +77,9 @@ def timeline_figure(sim: Any) -> go.Figure:
             )
         )
     _layout(fig, "Replicas and queue over time (best configuration, simulated)", "Replicas")
+    most = float(np.max(sim.provisioned_replicas)) if len(sim.provisioned_replicas) else 1.0
     fig.update_layout(
+        yaxis={"range": [0, most + 1], "dtick": max(1, math.ceil(most / 8))},
         yaxis2={"title": {"text": "Sequences"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.2},
     )
@@ -153,7 +163,7 @@ def _multiple(value: float | None) -> str:
 
 def _stress_table(cases: list[dict[str, Any]]) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(c['name'])}</td><td>{'held' if c['slo_met'] else 'broken'}</td>"
+        f"<tr><td class='key'>{html.escape(c['name'])}</td><td>{'held' if c['slo_met'] else 'broken'}</td>"
         f"<td>{html.escape(c['first_breach'] or '—')}</td>"
         f"<td>{_multiple(c['breach_load_multiplier'])}</td>"
         f"<td>{c['metrics'].get('served_share', 1.0):.1%}</td></tr>"
