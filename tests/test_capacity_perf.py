@@ -148,3 +148,24 @@ def test_profile_file_round_trip_and_errors(tmp_path: Path) -> None:
         load_profile(path)
     with pytest.raises(ConfigError, match="not found"):
         load_profile(tmp_path / "missing.json")
+
+
+def test_profile_without_torch_or_cuda_is_a_clear_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from unitcost.cli import app
+
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA GPU is present: the error path does not apply")
+    except ImportError:
+        pass
+    result = CliRunner().invoke(app, ["profile", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--out",
+                                      str(tmp_path / "p.json")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "needs PyTorch with CUDA" in result.output or "needs a CUDA GPU" in result.output
+    assert not (tmp_path / "p.json").exists()
+    unknown = CliRunner().invoke(app, ["profile", "--model", "llama-3.1-8b", "--gpu", "h100"])
+    assert unknown.exit_code == 2 and "h100-sxm" in unknown.output

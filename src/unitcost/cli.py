@@ -509,6 +509,52 @@ def serve(
 
 @app.command()
 @handle_errors
+def forecast(
+    scope: Annotated[
+        str, typer.Option(help="all (fully loaded when there is a bill), layer, or a dimension: tenant, feature, ...")
+    ] = "all",
+    months: Annotated[int, typer.Option(min=1, max=3, help="Calendar months to forecast after this one.")] = 1,
+    backtest: Annotated[
+        bool, typer.Option("--backtest", help="Also score the forecast on the last 4 weeks against naive baselines.")
+    ] = False,
+    top: Annotated[
+        int, typer.Option(help="Keys forecast one by one; the rest are summed into (other) (0 = all).")
+    ] = 10,
+    at: Annotated[
+        str | None, typer.Option(help="Evaluation time (default: the newest data); its day is partial.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/forecasting.md).")] = False,
+    html: Annotated[Path | None, typer.Option(help="Also write the fan charts to this HTML file.")] = None,
+) -> None:
+    """How much will it cost? Month-end and the next months, with 80% and 95% prediction intervals."""
+    from unitcost.analysis.forecast import backtest_costs, forecast_costs
+    from unitcost.periods import parse_instant
+
+    with _workspace() as ws:
+        when = parse_instant(at, "--at")[0] if at else None
+        result = forecast_costs(ws.store, ws.config, scope=scope, months=months, at=when, top=top)
+        scores = backtest_costs(ws.store, ws.config, scope=scope, at=when, top=top) if backtest else None
+    if as_json:
+        doc = result.to_json()
+        if scores is not None:
+            doc["backtest"] = scores.to_json()
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        from unitcost.report.forecast import render_backtest, render_forecast
+
+        render_forecast(console, result)
+        if scores is not None:
+            render_backtest(console, scores)
+    if html is not None:
+        from unitcost.report.forecast import write_forecast_html
+
+        write_forecast_html(result, html)
+        if not as_json:
+            console.print(f"HTML forecast written to {html}")
+
+
+@app.command()
+@handle_errors
 def plan(
     file: Annotated[Path, typer.Argument(help="The plan file (YAML; docs/capacity.md).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/json.md).")] = False,
@@ -532,6 +578,22 @@ def plan(
     from unitcost.report.capacity import render_plan
 
     render_plan(console, outcome.document)
+
+
+@app.command()
+@handle_errors
+def profile(
+    model: Annotated[str, typer.Option(help="Catalog model key, e.g. llama-3.1-8b.")],
+    gpu: Annotated[str, typer.Option(help="Catalog key of the GPU this runs on (names the profile).")],
+    out: Annotated[Path, typer.Option(help="Profile file to write (JSON).")] = Path("profile.json"),
+) -> None:
+    """Measure prefill and decode step times of a model shape on this CUDA GPU (needs PyTorch); write a profile."""
+    from unitcost.capacity.catalog import load_gpu
+    from unitcost.capacity.profile import measure, write_profile
+
+    load_gpu(gpu)  # an unknown key fails before any GPU work
+    written = write_profile(measure(model, gpu_name=gpu), out)
+    console.print(f"Wrote {written}; use it with profiles: [{written}] in a plan file.")
 
 
 def _prepare_demo_db(db_path: Path) -> None:
