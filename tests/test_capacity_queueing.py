@@ -79,7 +79,7 @@ def _mmc_stats(rate: float, output_mean: float) -> WorkloadStats:
         rates_per_s=np.full(12, rate),
         input_mean=1.0,
         input_sq_mean=1.0,
-        input_sample=np.ones(200),
+        input_sample=np.ones(64),
         input_quantiles={50: 1.0, 95: 1.0, 99: 1.0},
         output_mean=output_mean,
         output_cv2=1.0,  # exponential service

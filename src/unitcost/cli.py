@@ -462,9 +462,11 @@ def demo(
                 why = ws.explain(regression.isoformat(), "same-day-last-week", basis="token")
             except UnitcostError:  # a short demo has no day a week before the regression
                 why = None
+        with console.status("Forecasting, running the scenarios and the architecture review..."):
+            ahead = _demo_outlook(ws, db_path)
         with console.status("Allocating the whole stack and writing the HTML report..."):
             dashboard = ws.dashboard()  # holds cost_stack(ws.store, ws.config, by="feature")
-            write_html(dashboard, html)
+            write_html(dashboard, html, extra_html=ahead.html)
     if dashboard.stack.stack is not None:
         render_stack(console, dashboard.stack.stack)
     else:
@@ -474,6 +476,9 @@ def demo(
         console.print(why.summary, highlight=False)
     console.print()
     render_watch(console, watched)
+    console.print()
+    for line in ahead.summary:
+        console.print(line, highlight=False)
     console.print("\n[bold]Planted events[/bold] (what the analyses above should find):")
     for ev in data.events:
         console.print(f"  • {ev.description}")
@@ -481,8 +486,66 @@ def demo(
     console.print(
         f"\nWorkspace: {db_path}   Config: {config_path}   HTML report: {html}\n"
         f"Next: {explain_hint}unitcost watch   |   unitcost report --by tenant --from 2026-10-20   |   "
-        "unitcost stack --by tenant   |   unitcost layers explain"
+        "unitcost stack --by tenant   |   unitcost layers explain\n"
+        f"      unitcost forecast --backtest   |   unitcost scenarios {ahead.scenarios}   |   "
+        f"unitcost review --plan {ahead.plan}   |   unitcost plan {ahead.plan}"
     )
+
+
+@dataclasses.dataclass
+class _Outlook:
+    html: str
+    summary: list[str]
+    scenarios: str
+    plan: str
+
+
+def _demo_outlook(ws: Workspace, db_path: Path) -> _Outlook:
+    """Forecast, scenarios and review of the demo workspace: the HTML section and a few lines of summary."""
+    from unitcost.analysis.forecast import forecast_costs
+    from unitcost.analysis.outlook import outlook
+    from unitcost.demo_files import write_outlook_files
+    from unitcost.report.forecast import fan_chart_figure
+    from unitcost.report.html_outlook import outlook_html
+    from unitcost.report.terminal import usd
+
+    files = write_outlook_files(db_path.parent, db_path)
+    forecast = forecast_costs(ws.store, ws.config, scope="all", months=1)
+    scen, rev, extras = outlook(ws.store, ws.config, files.scenarios, files.plan)
+    scen_doc, rev_doc = scen.to_json(), rev.to_json()
+    rev_doc["gpu_cost_curve"] = extras.get("gpu_cost_curve")
+    html = outlook_html(
+        forecast_fig=fan_chart_figure(forecast), scenarios_doc=scen_doc, review_doc=rev_doc, first_chart=False
+    )
+    month = forecast.to_json()
+    summary = ["[bold]What will it cost?[/bold]"]
+    total = month["keys"][0] if month.get("keys") else None
+    if total is not None and total.get("month_end"):
+        end = total["month_end"]
+        low, high = end.get("low_95"), end.get("high_95")
+        band = f" (95%: {usd(low, 0)} - {usd(high, 0)})" if low is not None and high is not None else ""
+        summary.append(f"  Month-end {end.get('month', '')}: {usd(end.get('forecast_usd'), 0)}{band}.")
+    bands = {s["name"]: s["monthly_cost_usd"] for s in scen_doc["scenarios"]}
+    summary.append(
+        f"  In {scen_doc['horizon_months']} months, a month costs "
+        + ", ".join(
+            f"{name} {usd(b['p50'], 0)} (P10-P90 {usd(b['p10'], 0)}-{usd(b['p90'], 0)})" for name, b in bands.items()
+        )
+        + f"; today {usd(scen_doc['baseline']['monthly_cost_usd'], 0)}."
+    )
+    at10 = rev_doc["unit_costs"][-1]
+    now = rev_doc["unit_costs"][0]
+    summary.append(
+        f"  At 10x traffic a successful outcome costs {usd(at10['cost_per_successful_outcome_usd'], 3)} (today "
+        f"{usd(now['cost_per_successful_outcome_usd'], 3)}); {rev_doc['scaling_risk']['dominates_first']} "
+        "dominates the bill first."
+    )
+    if rev_doc["levers"]:
+        top = rev_doc["levers"][0]
+        summary.append(
+            f"  Biggest lever: {top['lever']} ({top['change']}) saves {usd(top['monthly_savings_usd'], 0)}/month."
+        )
+    return _Outlook(html, summary, str(files.scenarios), str(files.plan))
 
 
 @app.command()
@@ -551,6 +614,62 @@ def forecast(
         write_forecast_html(result, html)
         if not as_json:
             console.print(f"HTML forecast written to {html}")
+
+
+@app.command()
+@handle_errors
+def scenarios(
+    file: Annotated[Path, typer.Argument(help="The scenario file (YAML; docs/review.md, examples/scenarios.yaml).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/review.md).")] = False,
+    html_path: Annotated[Path | None, typer.Option("--html", help="Also write the charts to this HTML file.")] = None,
+) -> None:
+    """What will it cost? Best / expected / stress cases by Monte Carlo over measured drivers, and a tornado chart."""
+    from unitcost.analysis.outlook import scenario_report
+
+    with _workspace() as ws:
+        doc = scenario_report(ws.store, ws.config, file).to_json()
+    if html_path is not None:
+        from unitcost.report.html_outlook import write_outlook_page
+
+        write_outlook_page(html_path, "unitcost scenarios", scenarios_doc=doc)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        return
+    from unitcost.report.outlook import render_scenarios
+
+    render_scenarios(console, doc)
+    if html_path is not None:
+        console.print(f"HTML written to {html_path}")
+
+
+@app.command()
+@handle_errors
+def review(
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Capacity plan of the self-hosted GPU pool: re-plan and stress it.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object, a key per section.")] = False,
+    html_path: Annotated[Path | None, typer.Option("--html", help="Also write the review to this HTML file.")] = None,
+) -> None:
+    """Architecture review before scaling: unit costs at 2x/10x, scaling risk, GPU stress, break-even, levers."""
+    from unitcost.analysis.outlook import review_report
+
+    with _workspace() as ws:
+        result, extras = review_report(ws.store, ws.config, plan=plan_file)
+    doc = result.to_json()
+    doc["gpu_cost_curve"] = extras.get("gpu_cost_curve")
+    if html_path is not None:
+        from unitcost.report.html_outlook import write_outlook_page
+
+        write_outlook_page(html_path, "unitcost review", review_doc=doc)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        return
+    from unitcost.report.outlook import render_review
+
+    render_review(console, doc)
+    if html_path is not None:
+        console.print(f"HTML written to {html_path}")
 
 
 @app.command()

@@ -405,6 +405,37 @@ class ExplainConfig(_Strict):
     mix: list[str] = Field(default_factory=lambda: ["feature", "model"])
 
 
+class ValueConfig(_Strict):
+    """What one successful outcome of a use case (feature) is worth: exactly one way of saying it.
+
+    ``per_outcome_usd`` ($ per resolved ticket, per qualified lead, ...), or ``minutes_saved_per_outcome`` x
+    ``hourly_rate_usd`` (the loaded cost of the person whose time it saves).
+    """
+
+    feature: str
+    per_outcome_usd: float | None = Field(default=None, ge=0)
+    minutes_saved_per_outcome: float | None = Field(default=None, ge=0)
+    hourly_rate_usd: float | None = Field(default=None, ge=0)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ValueConfig:
+        minutes = self.minutes_saved_per_outcome is not None or self.hourly_rate_usd is not None
+        if (self.per_outcome_usd is not None) == minutes:
+            raise ValueError("give per_outcome_usd, or minutes_saved_per_outcome with hourly_rate_usd")
+        if minutes and (self.minutes_saved_per_outcome is None or self.hourly_rate_usd is None):
+            raise ValueError("minutes_saved_per_outcome needs hourly_rate_usd (and the other way round)")
+        return self
+
+    @property
+    def value_per_outcome_usd(self) -> float:
+        """$ per successful outcome."""
+        if self.per_outcome_usd is not None:
+            return self.per_outcome_usd
+        assert self.minutes_saved_per_outcome is not None and self.hourly_rate_usd is not None
+        return self.minutes_saved_per_outcome / 60 * self.hourly_rate_usd
+
+
 class Config(_Strict):
     """The whole ``unitcost.yaml``."""
 
@@ -422,6 +453,8 @@ class Config(_Strict):
     budgets: list[BudgetConfig] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    #: value per successful outcome of each use case, for ROI and break-even
+    value: list[ValueConfig] = Field(default_factory=list)
 
     @field_validator("currency")
     @classmethod

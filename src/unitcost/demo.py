@@ -89,6 +89,10 @@ pools:   # the self-hosted model's GPUs: capacity from the pool's instance-hours
 budgets:   # fully loaded USD per month; unitcost watch warns when the month-end projection crosses one
   - {name: company-month, amount_usd: 34000}
   - {name: support-bot-month, scope: {feature: support-bot}, amount_usd: 11000}
+value:   # what one successful outcome is worth, for ROI and break-even (unitcost review)
+  - {feature: support-bot, per_outcome_usd: 6.0, note: a resolved ticket a human agent did not handle}
+  - {feature: knowledge-search, minutes_saved_per_outcome: 3, hourly_rate_usd: 60, note: an accepted answer}
+  - {feature: proposal-drafting, per_outcome_usd: 40.0, note: a proposal sent (a qualified lead)}
 """
 
 US, EU = 0, 1

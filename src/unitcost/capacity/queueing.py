@@ -118,8 +118,9 @@ def mixture_quantile_s(
     """The ``q`` quantile of a mixture of ``shift + wait`` over windows (weights = their share of requests).
 
     Each window's wait is 0 with probability ``1 - p`` and exponential with mean ``mean_wait / p`` otherwise,
-    so ``P(X > t) = sum_i w_i * (1 if t < shift_i else p_i * exp(-(t - shift_i) p_i / W_i))``; solved by
-    bisection.
+    so ``P(X > t) = sum_i w_i * (1 if t < shift_i else p_i * exp(-(t - shift_i) p_i / W_i))``; solved on
+    successively finer grids. Windows whose wait is unbounded (overloaded) count as above every ``t``: the
+    quantile is infinite only when they hold more than ``1 - q`` of the requests.
 
     >>> mixture_quantile_s(np.array([1.0]), np.array([2.0]), np.array([0.0]), np.array([0.0]), 0.95)
     2.0
@@ -128,7 +129,13 @@ def mixture_quantile_s(
     shift = np.asarray(shift_s, dtype=float)
     p = np.asarray(prob_wait, dtype=float)
     mean = np.asarray(mean_wait_s, dtype=float)
-    if np.any(~np.isfinite(mean) & (w > 0)):
+    # a window that cannot keep up (infinite wait or shift) puts all its requests above any finite time
+    lost = (~np.isfinite(mean) | ~np.isfinite(shift)) & (w > 0)
+    lost_mass = float(w[lost].sum())
+    if lost_mass >= 1.0 - q:
+        return float("inf")
+    w, shift, p, mean = w[~lost], shift[~lost], p[~lost], mean[~lost]
+    if w.size == 0:
         return float("inf")
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(mean > 0, p / mean, np.inf)
@@ -137,10 +144,10 @@ def mixture_quantile_s(
         with np.errstate(over="ignore", invalid="ignore"):
             gap = t[None, :] - shift[:, None]
             waited = np.where(np.isfinite(rate)[:, None], p[:, None] * np.exp(-gap * rate[:, None]), 0.0)
-        return np.asarray((w[:, None] * np.where(gap < 0, 1.0, waited)).sum(axis=0))
+        return np.asarray((w[:, None] * np.where(gap < 0, 1.0, waited)).sum(axis=0)) + lost_mass
 
     target = 1.0 - q
-    high = float(np.max(shift)) + 1.0
+    high = float(np.max(shift)) + 1.0 if shift.size else 1.0
     while tails(np.array([high]))[0] > target:
         high *= 2.0
         if high > 1e9:

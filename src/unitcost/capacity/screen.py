@@ -288,7 +288,7 @@ def _latency(
         waits[i] = priority_mean_waits_s(
             float(servers[i]), rates[i] * stats.class_shares, float(service[i]), stats.class_priority, cv_factor
         )
-    slo_met = bool(stable.all())
+    slo_met = True  # the quantiles decide: overloaded windows count as slower than any SLO
     for k, name in enumerate(slos):
         values: dict[str, float] = {}
         for q in QUANTILES:

@@ -75,20 +75,30 @@ def read_workspace_trace(path: Path, model: str | None, feature: str | None) -> 
 
     if not path.exists():
         raise ConfigError(f"workspace {path} does not exist")
-    store = Store(str(path), read_only=True)
+    import duckdb
+
+    try:
+        store = Store(str(path), read_only=True)
+    except duckdb.ConnectionException:  # this process has it open for writing already: share that configuration
+        store = Store(str(path))
     try:
         t = store.table("usage")
-        t = t.filter(t.input_tokens.notnull() & (t.input_tokens >= 1) & t.output_tokens.notnull())
+        t = t.filter(
+            t.input_tokens.notnull()
+            & (t.input_tokens >= 1)
+            & t.output_tokens.notnull()
+            & ~t.response_cache_hit.fill_null(False)  # answered from the application cache: no model call
+        )
         if model is not None:
             t = t.filter(t.model == model)
         if feature is not None:
             t = t.filter(t.feature == feature)
-        frame = t.select("timestamp", "input_tokens", "output_tokens").order_by("timestamp").to_pandas()
+        frame = t.select("ts", "input_tokens", "output_tokens").order_by("ts").to_pandas()
     finally:
         store.close()
     if frame.empty:
         raise ConfigError(f"workspace {path}: no model calls match (model={model!r}, feature={feature!r})")
-    stamps = pd.to_datetime(frame["timestamp"]).to_numpy()
+    stamps = pd.to_datetime(frame["ts"]).to_numpy()
     arrival = (stamps - stamps[0]).astype("timedelta64[ns]").astype(np.int64) / 1e9
     return Trace(
         arrival_s=arrival.astype(np.float64),
@@ -231,7 +241,7 @@ class WorkloadStats:
     rates_per_s: np.ndarray  # arrival rate per window (open loop)
     input_mean: float
     input_sq_mean: float
-    input_sample: np.ndarray  # input lengths at 200 evenly spaced quantiles (for E[ceil(L / budget)])
+    input_sample: np.ndarray  # input lengths at 64 evenly spaced quantiles (for E[ceil(L / budget)])
     input_quantiles: dict[int, float]  # percentile (50, 95, 99) -> tokens
     output_mean: float
     output_cv2: float
@@ -278,7 +288,7 @@ def workload_stats(requests: Requests, window_s: float = STATS_WINDOW_S) -> Work
         rates_per_s=rates,
         input_mean=float(inputs.mean()),
         input_sq_mean=float((inputs**2).mean()),
-        input_sample=np.percentile(inputs, np.linspace(0.25, 99.75, 200)),
+        input_sample=np.percentile(inputs, np.linspace(0.5, 99.5, 64)),
         input_quantiles={q: float(np.percentile(inputs, q)) for q in QUANTILES},
         output_mean=float(outputs.mean()),
         output_cv2=float(outputs.var() / outputs.mean() ** 2),

@@ -404,7 +404,7 @@ p.stack-missing { background:var(--card); border:1px dashed var(--line); border-
 """
 
 
-def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
+def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE, extra_html: str = "") -> str:
     """Return the whole report as one self-contained HTML document."""
     report = dashboard.report
     feature_order = _keys_in_order(report.breakdown.get("feature", []), dashboard.daily_by_feature)
@@ -489,6 +489,7 @@ def render_html(dashboard: Dashboard, *, title: str = DEFAULT_TITLE) -> str:
 {headline_html(dashboard)}
 {alerts_html(dashboard.alerts)}
 {chart_html}
+{extra_html}
 <h2>Breakdowns</h2>
 <p class="caption">Cost is token cost, priced from telemetry; share of cost is each row's cost over the
 total token cost. Cost per request divides by priced
@@ -505,9 +506,10 @@ request (the call that produced the outcome), so they add up to the total. Waste
 """
 
 
-def write_html(dashboard: Dashboard, path: Path, *, title: str = DEFAULT_TITLE) -> Path:
-    """Write the report as one offline HTML file and return its path."""
+def write_html(dashboard: Dashboard, path: Path, *, title: str = DEFAULT_TITLE, extra_html: str = "") -> Path:
+    """Write the report as one offline HTML file and return its path (``extra_html``: sections placed before
+    the breakdown tables, e.g. the forecast, scenarios and review)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(dashboard, title=title), encoding="utf-8")
+    path.write_text(render_html(dashboard, title=title, extra_html=extra_html), encoding="utf-8")
     return path
