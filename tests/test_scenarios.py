@@ -91,6 +91,17 @@ def test_layers_scale_with_their_variable_share_and_people_with_support_burden()
     assert float(out.layers["model_api"][0]) == pytest.approx(8_800)
 
 
+def test_ops_hours_per_activity_by_hand() -> None:
+    b = _baseline({"model_api": 4_400.0, "people": 2_000.0}, {"model_api": 1.0, "people": 0.0})
+    b.people_by_activity = {"incident": 500.0, "on-call": 1_500.0}
+    scenario = Scenario(name="x", ops_hours_pct={"incident": 100}, support_burden_pct=10)
+    out = evaluate(b, {n: np.array([float(v)]) for n, v in scenario.drivers().items()}, scenario)
+    assert float(out.layers["people"][0]) == pytest.approx((2_000 + 500) * 1.1)
+    with pytest.raises(ConfigError, match="no 'release' hours"):
+        bad = Scenario(name="x", ops_hours_pct={"release": 10})
+        evaluate(b, {"ops_hours_pct.release": np.array([10.0])}, bad)
+
+
 def test_tiered_routing_by_hand() -> None:
     b = _baseline()
     route = Route(

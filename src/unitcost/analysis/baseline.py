@@ -89,6 +89,7 @@ class Baseline:
     tenants: int
     median_tenant_units: float  # per month
     cap_savings_share: float  # share of input tokens above each feature's 90th percentile request
+    people_by_activity: dict[str, float] = field(default_factory=dict)  # per month: incident, release, ...
 
     @property
     def days(self) -> float:
@@ -228,6 +229,11 @@ def measure_baseline(
            FROM usage u JOIN q ON u.feature IS NOT DISTINCT FROM q.feature WHERE u.ts >= ? AND u.ts < ?""",
         [start, end, start, end],
     )[0][0]
+    from unitcost.ledger.people import people_costs
+
+    people: dict[str, float] = defaultdict(float)
+    for r in people_costs(store, config, start.date(), end.date()).to_pylist():
+        people[str(r["activity"])] += float(r["cost_usd"]) * scale
     return Baseline(
         start=start,
         end=end,
@@ -238,4 +244,5 @@ def measure_baseline(
         tenants=int(tenants[0] or 0),
         median_tenant_units=float(tenants[1] or 0.0) * scale,
         cap_savings_share=float(cap or 0.0),
+        people_by_activity=dict(people),
     )

@@ -20,7 +20,8 @@ successful outcome. docs/review.md lists the drivers and the model; in short, pe
   ``gpu_compute`` = the baseline layer x the capacity planner's cost ratio at the pool's new load (a plan file,
   re-planned: GPUs, warm-up and purchase mix at each load) or, without one, its variable share times the load
   (``1 - v + v k``), x ``(1 + gpu_price_pct/100)`` x ``(1 - reserved.share x reserved.discount_pct/100)``;
-  ``people`` x ``(1 + support_burden_pct/100)``; every other layer ``1 - v + v k`` with ``k`` the requests
+  ``people`` plus each activity's share x ``ops_hours_pct[activity]/100``, all x ``(1 + support_burden_pct/100)``;
+  every other layer ``1 - v + v k`` with ``k`` the requests
   ratio, x ``(1 + layer_growth_pct[layer]/100)``. Escalation quality costs are reported as ``quality``.
 """
 
@@ -150,6 +151,8 @@ class Scenario(_Strict):
     gpu_price_pct: Value = 0.0
     support_burden_pct: Value = 0.0
     layer_growth_pct: dict[str, Value] = Field(default_factory=dict)
+    #: ops hours per activity (incident, release, on-call, evaluation, prompt-tuning, ...) x (1 + x/100)
+    ops_hours_pct: dict[str, Value] = Field(default_factory=dict)
     routing: list[Route] = Field(default_factory=list)
     reserved: Reserved | None = None
 
@@ -157,6 +160,7 @@ class Scenario(_Strict):
         """Every driver of the case by a flat name (routes and layers indexed), for sampling and the tornado."""
         out: dict[str, Value] = {name: getattr(self, name) for name in SCALAR_DRIVERS}
         out.update({f"layer_growth_pct.{layer}": v for layer, v in self.layer_growth_pct.items()})
+        out.update({f"ops_hours_pct.{activity}": v for activity, v in self.ops_hours_pct.items()})
         for i, route in enumerate(self.routing):
             out[f"routing.{i}.share"] = route.share
             out[f"routing.{i}.escalation_rate"] = route.escalation_rate
@@ -348,7 +352,13 @@ def evaluate(
             reserved = np.clip(get("reserved.share"), 0, 1) * get("reserved.discount_pct") / 100
             value = cost * ratio * (1 + get("gpu_price_pct") / 100) * (1 - reserved)
         elif layer == "people":
-            value = cost * (1 + get("support_burden_pct") / 100) * np.ones(n)
+            extra_ops = np.zeros(n)
+            for activity in scenario.ops_hours_pct:
+                if activity not in baseline.people_by_activity:
+                    known = ", ".join(sorted(baseline.people_by_activity)) or "none recorded"
+                    raise ConfigError(f"ops_hours_pct: no {activity!r} hours in the baseline (activities: {known})")
+                extra_ops += baseline.people_by_activity[activity] * get(f"ops_hours_pct.{activity}") / 100
+            value = (cost + extra_ops) * (1 + get("support_burden_pct") / 100)
         else:
             value = cost * (1 - v + v * request_ratio)
         layers[layer] = value * (1 + growth_pct / 100)
