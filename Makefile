@@ -29,6 +29,8 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python bench_report.py
 	cd bench && ../$(BIN)/python bench_stack.py
 	cd bench && ../$(BIN)/python bench_ingest.py
+	cd bench && ../$(BIN)/python bench_capacity.py
+	cd bench && ../$(BIN)/python bench_simulator.py
 
 clean:
 	rm -rf $(VENV) unitcost.duckdb unitcost-report.html .pytest_cache .mypy_cache .ruff_cache
