@@ -203,3 +203,32 @@ def test_scenarios_and_review_on_the_demo_workspace(demo_workspace, tmp_path: Pa
     assert bot["roi"] == pytest.approx((bot["monthly_value_usd"] - bot["monthly_cost_usd"]) / bot["monthly_cost_usd"])
     plain, _ = review_report(demo_workspace.store, demo_workspace.config)
     assert plain.gpu_stress is None and any("no capacity plan" in n for n in plain.notes)
+
+
+def test_cli_scenarios_and_review(demo_workspace, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from unitcost.cli import app
+    from unitcost.demo import CONFIG_YAML
+    from unitcost.demo_files import write_outlook_files
+
+    demo_workspace.store.raw.execute("CHECKPOINT")
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(demo_workspace.store.path, db)
+    config = tmp_path / "unitcost.yaml"
+    config.write_text(CONFIG_YAML)
+    files = write_outlook_files(tmp_path, db)
+    runner = CliRunner()
+    base = ["--db", str(db), "--config", str(config)]
+    run = runner.invoke(app, [*base, "scenarios", str(files.scenarios), "--json", "--html", str(tmp_path / "s.html")])
+    assert run.exit_code == 0, run.output
+    assert [s["name"] for s in json.loads(run.stdout)["scenarios"]] == ["best", "expected", "stress"]
+    assert 'id="chart-tornado"' in (tmp_path / "s.html").read_text()
+    text = runner.invoke(app, [*base, "review"])
+    assert text.exit_code == 0, text.output
+    assert "Levers, largest saving first" in text.output and "support-bot" in text.output
+    missing = runner.invoke(app, [*base, "scenarios", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "does not exist" in " ".join(missing.output.split())

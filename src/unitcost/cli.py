@@ -628,16 +628,21 @@ def scenarios(
 
     with _workspace() as ws:
         doc = scenario_report(ws.store, ws.config, file).to_json()
-    if html_path is not None:
-        from unitcost.report.html_outlook import write_outlook_page
+    _emit_outlook("scenarios", doc, as_json, html_path)
 
-        write_outlook_page(html_path, "unitcost scenarios", scenarios_doc=doc)
+
+def _emit_outlook(kind: str, doc: dict[str, Any], as_json: bool, html_path: Path | None) -> None:
+    """Print a scenarios or review document (JSON or tables) and write its HTML page when asked."""
+    from unitcost.report import outlook as terminal
+    from unitcost.report.html_outlook import write_outlook_page
+
+    if html_path is not None:
+        docs = {"scenarios_doc": doc} if kind == "scenarios" else {"review_doc": doc}
+        write_outlook_page(html_path, f"unitcost {kind}", **docs)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
         return
-    from unitcost.report.outlook import render_scenarios
-
-    render_scenarios(console, doc)
+    (terminal.render_scenarios if kind == "scenarios" else terminal.render_review)(console, doc)
     if html_path is not None:
         console.print(f"HTML written to {html_path}")
 
@@ -658,18 +663,7 @@ def review(
         result, extras = review_report(ws.store, ws.config, plan=plan_file)
     doc = result.to_json()
     doc["gpu_cost_curve"] = extras.get("gpu_cost_curve")
-    if html_path is not None:
-        from unitcost.report.html_outlook import write_outlook_page
-
-        write_outlook_page(html_path, "unitcost review", review_doc=doc)
-    if as_json:
-        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
-        return
-    from unitcost.report.outlook import render_review
-
-    render_review(console, doc)
-    if html_path is not None:
-        console.print(f"HTML written to {html_path}")
+    _emit_outlook("review", doc, as_json, html_path)
 
 
 @app.command()
