@@ -144,3 +144,30 @@ def test_bad_plan_is_a_clear_cli_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["plan", str(bad)])
     assert result.exit_code == 2
     assert "input_tokens is required" in result.output
+
+
+def test_classes_get_their_own_slo_and_priority(tmp_path: Path) -> None:
+    path = tmp_path / "classes.yaml"
+    path.write_text(
+        """
+workload:
+  arrivals: {rate_per_s: 6.0}
+  input_tokens: {distribution: lognormal, mean: 1500, sd: 800, max: 8000}
+  output_tokens: {distribution: lognormal, mean: 200, sd: 100, max: 800}
+  duration_s: 600
+  classes:
+    - {name: chat, share: 0.5, priority: 1, slo: {ttft_p95_s: 1.0}}
+    - {name: batch, share: 0.5, priority: 0, slo: {e2e_p95_s: 120}}
+model: llama-3.1-8b
+deployment: {gpu: l4, precision: fp8, max_batch: 16, replicas: {min: [1, 2, 3]}}
+search: {finalists: 3}
+"""
+    )
+    result = run_plan(load_plan(path))
+    simulated = [result.simulated[i] for i in result.simulated]
+    assert simulated and all(set(e.per_class) == {"chat", "batch"} for e in simulated)
+    served = [e for e in simulated if math.isfinite(e.per_class["batch"]["ttft_p95_s"])]
+    loaded = min(served, key=lambda e: e.metrics["cost_per_hour_usd"])  # the smallest fleet that serves all
+    chat, batch = loaded.per_class["chat"], loaded.per_class["batch"]
+    assert chat["ttft_p95_s"] < batch["ttft_p95_s"]  # priority: chat is admitted first
+    assert 0.0 <= chat["slo_attainment"] <= 1.0 and 0.0 <= batch["slo_attainment"] <= 1.0
