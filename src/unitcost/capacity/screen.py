@@ -296,7 +296,8 @@ def _latency(
                 1.0, np.ceil(stats.input_quantiles[q] / np.maximum(engine.max_batched_tokens - n, 1))
             )
             s_q = _tpot_quantile(state, stats, q)
-            ttft_shift = np.where(stable, steps_first * state.prefill_step_s + s / 2.0, np.inf)
+            behind = _prefill_wait_quantile(state, stats, rates / replicas, q)
+            ttft_shift = np.where(stable, steps_first * state.prefill_step_s + s / 2.0 + behind, np.inf)
             e2e_shift = np.where(stable, ttft_shift + (stats.output_quantiles[q] - 1.0) * s_q, np.inf)
             values[f"ttft_p{q}_s"] = mixture_quantile_s(weights, ttft_shift, prob_wait, waits[:, k], q / 100)
             values[f"e2e_p{q}_s"] = mixture_quantile_s(weights, e2e_shift, prob_wait, waits[:, k], q / 100)
@@ -364,6 +365,24 @@ def _screen_closed_loop(
         **unit_costs(cost_per_hour, throughput, throughput * stats.output_mean),
     )
     return Evaluation("analytical", metrics, per_class, slo_met)
+
+
+def _prefill_wait_quantile(state: ReplicaLoad, stats: WorkloadStats, rate: np.ndarray, q: int) -> np.ndarray:
+    """Time a new prompt waits behind the prompts ahead of it in the prefill budget, at quantile ``q``.
+
+    The steps that carry prefill work as one server fed by prompts: a prompt needs ``S = E[ceil(L / budget)]``
+    prefill steps of ``t_p`` each (its second moment from the prompt lengths' ``E[L^2] / E[L]^2``), the server is
+    busy ``rho = lambda S`` of the time, and a prompt waits as in M/G/1 (Pollaczek-Khinchine):
+    ``W = lambda E[S^2] / (2 (1 - rho))``, of which the exponential tail's quantile is taken (as for the slots).
+    """
+    service = state.prefill_steps_per_request * state.prefill_step_s
+    second = service**2 * stats.input_sq_mean / max(stats.input_mean, 1.0) ** 2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rho = rate * service
+        mean = rate * second / (2.0 * (1.0 - rho))
+        tail = (mean / rho) * np.log(rho / (1.0 - q / 100))
+    value = np.where(rho <= 1.0 - q / 100, 0.0, tail)
+    return np.where(rho >= 1.0, np.inf, np.where(np.isfinite(value), np.maximum(value, 0.0), np.inf))
 
 
 def _tpot_quantile(state: ReplicaLoad, stats: WorkloadStats, q: int) -> np.ndarray:
