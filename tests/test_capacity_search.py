@@ -171,3 +171,28 @@ search: {finalists: 3}
     chat, batch = loaded.per_class["chat"], loaded.per_class["batch"]
     assert chat["ttft_p95_s"] < batch["ttft_p95_s"]  # priority: chat is admitted first
     assert 0.0 <= chat["slo_attainment"] <= 1.0 and 0.0 <= batch["slo_attainment"] <= 1.0
+
+
+def test_closed_loop_plan_counts_only_the_requests_sent(tmp_path: Path) -> None:
+    path = tmp_path / "closed.yaml"
+    path.write_text(
+        """
+workload:
+  concurrency: 32
+  input_tokens: {fixed: 1000}
+  output_tokens: {fixed: 200}
+  duration_s: 300
+model: llama-3.1-8b
+deployment: {gpu: [h100-sxm, l40s], precision: fp8, max_batch: 16, replicas: {min: [1, 2]}}
+slo: {e2e_p95_s: 20}
+search: {finalists: 4}
+"""
+    )
+    result = run_plan(load_plan(path))
+    assert result.best is not None
+    for i, simulated in result.simulated.items():
+        screened = result.screened[i].metrics
+        # the clients' rows never sent are not failures: every request sent is served
+        assert simulated.metrics["served_share"] == 1.0 and simulated.slo_met
+        # screen and simulation agree on closed-loop throughput (N clients / e2e) within 10%
+        assert simulated.metrics["requests_per_s"] == pytest.approx(screened["requests_per_s"], rel=0.1)

@@ -184,7 +184,13 @@ def evaluate_simulation(
     prices: GpuPrices,
     slos: dict[str, Slo],
 ) -> Evaluation:
-    """Latency quantiles per class, SLO attainment, throughput and cost from a simulation."""
+    """Latency quantiles per class, SLO attainment, throughput and cost from a simulation.
+
+    Only offered requests count: a closed loop leaves the rows its clients never sent with no arrival, and an
+    open loop does not offer rows arriving after the window.
+    """
+    arrival = np.asarray(result.arrival_s, dtype=np.float64)
+    offered = np.isfinite(arrival) & (arrival <= max(result.horizon_s, 0.0) + 1e-9)
     served = np.asarray(result.served, dtype=bool)
     ttft = np.where(np.isfinite(result.ttft_s), result.ttft_s, np.inf)
     e2e = np.where(served, result.e2e_s, np.inf)
@@ -195,7 +201,7 @@ def evaluate_simulation(
     attained = np.ones(requests.count, dtype=bool)
     slo_met = True
     for k, name in enumerate(slos):
-        rows = requests.class_id == k
+        rows = (requests.class_id == k) & offered
         values: dict[str, float] = {}
         for q in QUANTILES:
             values[f"ttft_p{q}_s"] = _quantile(ttft[rows], q)
@@ -224,8 +230,8 @@ def evaluate_simulation(
     provisioned = np.asarray(result.provisioned_replicas, dtype=np.float64)
     cost_per_hour = fleet_cost_per_hour(provisioned * engine.gpus, config.reserved_gpus, config.spot_share, prices)
     metrics.update(
-        slo_attainment=float(attained.mean()) if attained.size else 1.0,
-        served_share=float(served.mean()) if served.size else 1.0,
+        slo_attainment=float(attained[offered].mean()) if offered.any() else 1.0,
+        served_share=float(served[offered].mean()) if offered.any() else 1.0,
         requests_per_s=requests_per_s,
         output_tokens_per_s=output_per_s,
         gpu_utilization=result.busy_replica_seconds / result.replica_seconds if result.replica_seconds else 0.0,
@@ -236,7 +242,7 @@ def evaluate_simulation(
         restarted_requests=float(result.restarted_requests),
         **unit_costs(cost_per_hour, requests_per_s, output_per_s),
     )
-    return Evaluation("simulated", metrics, per_class, slo_met and bool(served.all()))
+    return Evaluation("simulated", metrics, per_class, slo_met and bool(served[offered].all()))
 
 
 def _quantile(values: np.ndarray, q: int) -> float:
