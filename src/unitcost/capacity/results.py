@@ -49,7 +49,8 @@ def result_row(result: PlanResult, index: int) -> dict[str, Any]:
         row["reason"] = evaluation.reason
     if index in result.simulated:
         row["screen"] = {
-            k: result.screened[index].metrics.get(k) for k in ("ttft_p95_s", "e2e_p95_s", "cost_per_hour_usd")
+            k: result.screened[index].metrics.get(k)
+            for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s", "cost_per_hour_usd")
         }
     if len(evaluation.per_class) > 1:
         row["per_class"] = evaluation.per_class

@@ -386,21 +386,26 @@ def _prefill_wait_quantile(state: ReplicaLoad, stats: WorkloadStats, rate: np.nd
 
 
 def _tpot_quantile(state: ReplicaLoad, stats: WorkloadStats, q: int) -> np.ndarray:
-    """A request's time per output token at quantile ``q``: its decode steps, of which some carry prefill.
+    """A request's time per output token at quantile ``q``: its decode steps, slowed by the prompts prefilled
+    alongside them.
 
-    Over a request's ``E[output] - 1`` steps the number carrying prefill is about Poisson with mean
-    ``mu = k s (E[output] - 1)``; at quantile q it is ``mu + z sqrt(mu)`` (normal approximation).
+    A step carrying prefill costs ``t_p - t_d`` more than a decode-only step, about ``a = (t_p - t_d) / chunk``
+    per prompt token. Over a request's life of ``m`` steps (``m`` = median output - 1: short answers vary most)
+    the prompt tokens prefilled with it are compound Poisson: mean ``lambda T E[L]``, variance ``lambda T
+    E[L^2]`` with ``T = m s`` and ``lambda`` the replica's arrival rate; at quantile q the extra time is
+    ``a (mean + z sqrt(variance))`` (normal approximation), spread over its ``m`` steps.
     """
-    steps = max(stats.output_mean - 1.0, 1.0)
-    with np.errstate(invalid="ignore"):
-        return _tpot_unguarded(state, steps, q)
-
-
-def _tpot_unguarded(state: ReplicaLoad, steps: float, q: int) -> np.ndarray:
-    mu = np.where(np.isfinite(state.step_s), state.prefill_steps_per_s * state.step_s * steps, 0.0)
-    share = np.minimum((mu + Z[q] * np.sqrt(mu)) / steps, 1.0)
-    tpot = state.decode_step_s + share * (state.prefill_step_s - state.decode_step_s)
-    return np.where(np.isfinite(state.running), tpot, np.inf)
+    steps = max(stats.output_quantiles[50] - 1.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        chunk = stats.input_mean / np.maximum(state.prefill_steps_per_request, 1.0)
+        per_token = (state.prefill_step_s - state.decode_step_s) / chunk
+        rate = state.prefill_steps_per_s / np.maximum(state.prefill_steps_per_request, 1e-12)  # prompts/s
+        life = steps * state.step_s
+        mean = rate * life * stats.input_mean
+        variance = rate * life * stats.input_sq_mean
+        extra = per_token * np.maximum(mean + Z[q] * np.sqrt(variance), 0.0)
+        tpot = state.decode_step_s + np.minimum(extra / steps, state.prefill_step_s - state.decode_step_s)
+    return np.where(np.isfinite(state.running) & np.isfinite(tpot), tpot, np.inf)
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
