@@ -44,13 +44,26 @@ def latency_vs_load_figure(points: list[dict[str, float]], slo: dict[str, float 
         )
         limit = slo.get(key)
         if limit is not None:
-            fig.add_hline(y=limit, line_dash="dot", line_color=PALETTE[i], annotation_text=f"SLO {label} {limit:g} s")
+            fig.add_hline(
+                y=limit,
+                line_dash="dot",
+                line_color=PALETTE[i],
+                annotation_text=f"SLO {label} {limit:g} s",
+                annotation_position="top left",
+            )
     _layout(fig, "Latency vs load (best configuration, analytical screen)", "Seconds (log scale)")
     shown = [v for p in points for v in _finite([p["ttft_p95_s"], p["e2e_p95_s"]]) if v]
     limits = [v for v in slo.values() if v]
     low = min([*shown, *limits, 1.0]) / 2
     high = max([*shown, *limits, 1.0]) * 3
-    fig.update_yaxes(type="log", rangemode="normal", range=[math.log10(low), math.log10(high)])
+    ticks = [m * 10.0**e for e in range(-3, 5) for m in (1, 2, 5) if low <= m * 10.0**e <= high]
+    fig.update_yaxes(
+        type="log",
+        rangemode="normal",
+        range=[math.log10(low), math.log10(high)],
+        tickvals=ticks,
+        ticktext=[f"{t:g}" for t in ticks],
+    )
     fig.update_xaxes(title_text="Load (multiple of the planned traffic)", ticksuffix="x")
     return fig
 
@@ -204,7 +217,8 @@ def render_plan_html(
                 latency_vs_load_figure(load_curve, slo),
                 "chart-latency-vs-load",
                 "p95 latencies of the chosen configuration as traffic grows (its autoscaling limits held); "
-                "dotted lines are the SLOs. Where a line leaves the chart the fleet cannot keep up.",
+                "dotted lines are the SLOs. A missing point: the fleet falls behind (in over 5% of the traffic) "
+                "at that load, e.g. while new replicas are still warming up after a rise in traffic.",
             ),
         )
     if sim is not None:
