@@ -165,3 +165,13 @@ def test_ramp_grows_the_rate_linearly() -> None:
     assert first == pytest.approx(2900, rel=0.05)
     assert last == pytest.approx(19100, rel=0.03)
     assert load[0] == pytest.approx(1.0, abs=0.01) and load[-1] == pytest.approx(10.0, abs=0.01)
+
+
+def test_zero_replicas_and_empty_workloads_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"replicas\.min must be at least 1"):
+        _plan(tmp_path, BASE.replace("gpu: h100-sxm", "gpu: h100-sxm\n  replicas: {min: 0, max: 2}"))
+    empty = _plan(
+        tmp_path, BASE.replace("rate_per_s: 2.0", "rate_per_s: 0.0001").replace("duration_s: 600", "duration_s: 1")
+    )
+    with pytest.raises(ConfigError, match="holds no request"):
+        build_requests(empty)

@@ -77,6 +77,7 @@ def _mmc_stats(rate: float, output_mean: float) -> WorkloadStats:
     return WorkloadStats(
         window_s=300.0,
         rates_per_s=np.full(12, rate),
+        window_widths_s=np.full(12, 300.0),
         input_mean=1.0,
         input_sq_mean=1.0,
         input_sample=np.ones(64),

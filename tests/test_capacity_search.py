@@ -196,3 +196,13 @@ search: {finalists: 4}
         assert simulated.metrics["served_share"] == 1.0 and simulated.slo_met
         # screen and simulation agree on closed-loop throughput (N clients / e2e) within 10%
         assert simulated.metrics["requests_per_s"] == pytest.approx(screened["requests_per_s"], rel=0.1)
+
+
+def test_stress_when_nothing_fits_is_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "nofit.yaml"
+    path.write_text(SMALL.replace("llama-3.1-8b", "llama-3.1-70b").replace("[h100-sxm, a100-80gb, l40s, l4]", "l40s")
+                    .replace("[bf16, fp8]", "bf16"))  # fmt: skip
+    result = CliRunner().invoke(app, ["plan", str(path), "--stress", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["best"] is None and doc["stress"] == [] and not any(r["feasible"] for r in doc["results"])

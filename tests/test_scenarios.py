@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 
@@ -179,6 +180,7 @@ def test_scenarios_and_review_on_the_demo_workspace(demo_workspace, tmp_path: Pa
     files = write_outlook_files(tmp_path, Path(demo_workspace.store.path))
     doc = scenario_report(demo_workspace.store, demo_workspace.config, files.scenarios).to_json()
     assert doc["capacity_replanned"]
+    json.dumps(doc, allow_nan=False)  # strict JSON: no NaN or Infinity
     by_name = {s["name"]: s for s in doc["scenarios"]}
     assert list(by_name) == ["best", "expected", "stress"]
     p50 = {n: s["monthly_cost_usd"]["p50"] for n, s in by_name.items()}
@@ -192,6 +194,7 @@ def test_scenarios_and_review_on_the_demo_workspace(demo_workspace, tmp_path: Pa
     assert sum(baseline["layers_usd"].values()) == pytest.approx(baseline["monthly_cost_usd"])
     r, extras = review_report(demo_workspace.store, demo_workspace.config, plan=files.plan)
     rdoc = r.to_json()
+    json.dumps({**rdoc, "gpu_cost_curve": extras["gpu_cost_curve"]}, allow_nan=False)
     assert rdoc["unit_costs"][0]["monthly_cost_usd"] == pytest.approx(baseline["monthly_cost_usd"])
     assert rdoc["scaling_risk"]["dominates_first"] in baseline["layers_usd"]
     assert {lever["lever"] for lever in rdoc["levers"]} >= {"response caching", "prompt compression", "context caps"}
@@ -232,3 +235,37 @@ def test_cli_scenarios_and_review(demo_workspace, tmp_path: Path) -> None:
     assert "Levers, largest saving first" in text.output and "support-bot" in text.output
     missing = runner.invoke(app, [*base, "scenarios", str(tmp_path / "none.yaml")])
     assert missing.exit_code == 2 and "does not exist" in " ".join(missing.output.split())
+
+
+def test_the_same_model_through_two_providers_keeps_both() -> None:
+    """Calls are kept per (provider, model), not per model name: a no-change scenario reproduces the baseline."""
+    via_azure = ModelUse("azure", "gpt-4o", False, 900, 900_000, 0.0, 90_000, 6.0, 0.0, 3.0, 0.0)
+    via_openai = ModelUse("openai", "gpt-4o", False, 100, 100_000, 0.0, 10_000, 0.7, 0.0, 0.3, 0.0)
+    f = FeatureBaseline("bot", units=1_000, successes=900, requests=1_000, cache_hits=0, models=[via_azure, via_openai])
+    b = Baseline(START, END, {"bot": f}, {"model_api": 10.0}, {"model_api": 1.0}, False, 1, 1_000.0, 0.0)
+    out = evaluate(b, {"traffic_growth_pct": np.array([0.0])}, Scenario(name="x"))
+    assert float(out.layers["model_api"][0]) == pytest.approx(10.0)
+    route = Route(feature="bot", from_model="gpt-4o", to_model="gpt-4o-mini", share=0.5)
+    with pytest.raises(ConfigError, match="several providers"):
+        evaluate(b, {"routing.0.share": np.array([0.5])}, Scenario(name="x", routing=[route]),
+                 resolve=lambda m, p: (Prices(0, 0, 0, 0), False))  # fmt: skip
+
+
+def test_roi_without_successes_has_no_break_even() -> None:
+    f = FeatureBaseline("bot", units=100, successes=0, requests=100, cache_hits=0, fully_loaded_usd=50.0,
+                        layers={"model_api": 50.0})  # fmt: skip
+    b = Baseline(START, END, {"bot": f}, {"model_api": 50.0}, {"model_api": 1.0}, True, 1, 100.0, 0.0)
+    r = roi("bot", 5.0, b)
+    assert r.variable_cost_per_outcome_usd is None and r.break_even_outcomes is None and r.cost_per_outcome_usd is None
+    assert r.monthly_value_usd == 0 and r.roi == -1.0
+
+
+def test_baseline_window_never_starts_before_the_data(demo_workspace) -> None:
+    from unitcost.analysis.baseline import measure_baseline
+
+    month = measure_baseline(demo_workspace.store, demo_workspace.config, window_days=30)
+    longer = measure_baseline(demo_workspace.store, demo_workspace.config, window_days=90)
+    # the demo holds 30 days: asking for 90 measures the same days, scaled the same way
+    assert longer.days == pytest.approx(month.days, abs=0.01)
+    assert longer.requests == pytest.approx(month.requests, rel=1e-9)
+    assert longer.total_usd == pytest.approx(month.total_usd, rel=1e-9)

@@ -3,6 +3,8 @@
 Over a window (default the last 30 days of data), per use case (feature) and per model it serves:
 
 * volume: units of work, successful outcomes, requests, application cache hits, model calls;
+* the window starts no earlier than the first row: with less history than asked, the days there are are scaled
+  to a month (and less than one day is an error);
 * tokens: input (of which cached) and output tokens, and their cost split by price component (uncached input,
   cache read, output, the rest: cache write and per-request fees), so a scenario can change tokens per
   request, the cached share or prices and re-price exactly the same way the ledger does;
@@ -118,11 +120,15 @@ class Baseline:
 
 
 def _window(store: Store, days: int, at: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
-    newest = store.sql("SELECT max(ts) FROM usage")[0][0]
+    """The last ``days`` days before ``at`` (default: just after the newest row), never before the first row."""
+    first, newest = store.sql("SELECT min(ts), max(ts) FROM usage")[0]
     if newest is None:
         raise PeriodError("the workspace has no usage yet: ingest some (or run unitcost demo) first")
     end = at if at is not None else newest + dt.timedelta(microseconds=1)
-    return end - dt.timedelta(days=days), end
+    start = max(end - dt.timedelta(days=days), first)
+    if end - start < dt.timedelta(days=1):
+        raise PeriodError(f"less than a day of data before {end:%Y-%m-%d %H:%M}: a month cannot be measured yet")
+    return start, end
 
 
 def variable_shares(
@@ -193,21 +199,26 @@ def measure_baseline(
             fully_loaded_usd=float(row.fully_loaded_cost_usd or row.cost_usd) * scale if row else 0.0,
             layers={k: v * scale for k, v in (row.layers if row else {}).items()},
         )
-    has_bill = bool(report.layers) and report.layers.keys() != {"model_api"}
+    has_bill = bool(report.layers)
     layers = (
         {k: v * scale for k, v in report.layers.items()}
         if report.layers
         else {"model_api": report.token_cost_usd * scale}
     )
+    # whole days only: a partial first or last day would make the shares depend on the hour the data ends
+    first_day = dt.datetime.combine(start.date(), dt.time()) + (
+        dt.timedelta(days=1) if start.time() != dt.time() else dt.timedelta(0)
+    )
+    last_day = dt.datetime.combine(end.date(), dt.time())  # exclusive
     daily_requests = {
         r["period"]: float(r["requests"])
-        for r in cost_timeseries(store, config, start, end, "day", None, units=False).to_pylist()
+        for r in cost_timeseries(store, config, first_day, last_day, "day", None, units=False).to_pylist()
     }
     daily_cost: dict[str, dict[dt.datetime, float]] = defaultdict(dict)
     if has_bill:
         from unitcost.analysis.dashboard import daily_cost_by_layer
 
-        for r in daily_cost_by_layer(store, config, start, end).to_pylist():
+        for r in daily_cost_by_layer(store, config, first_day, last_day).to_pylist():
             daily_cost[r["key"]][r["period"]] = float(r["cost_usd"])
     for layer in layers:
         daily_cost.setdefault(layer, {})

@@ -8,8 +8,8 @@ from typing import Any
 
 from unitcost.analysis.baseline import Baseline, measure_baseline
 from unitcost.analysis.review import Review, review
-from unitcost.analysis.roi import roi_per_use_case
-from unitcost.analysis.scenarios import ScenarioReport, load_scenarios, price_resolver, run_scenarios
+from unitcost.analysis.roi import roi_per_use_case, unknown_use_cases
+from unitcost.analysis.scenarios import ScenarioReport, _clean, load_scenarios, price_resolver, run_scenarios
 from unitcost.config import Config
 from unitcost.store import Store
 
@@ -73,7 +73,7 @@ def review_report(
         planner = Planner(capacity_plan)
         result = run_plan(capacity_plan, planner=planner)
         stress = [dataclasses.asdict(c) for c in run_stress(planner, result)]
-        extras["gpu_cost_curve"] = dataclasses.asdict(curve)
+        extras["gpu_cost_curve"] = _clean(dataclasses.asdict(curve))  # nan (no configuration) -> null
     else:
         curve = None
     r = review(
@@ -87,6 +87,8 @@ def review_report(
         r.notes.append(curve.note())
     if not config.value:
         r.notes.append("no value: section in unitcost.yaml, so no ROI or break-even (docs/review.md)")
+    for feature in unknown_use_cases(baseline, config):
+        r.notes.append(f"value: feature {feature!r} has no usage in the baseline window (a typo?); no ROI for it")
     return r, extras
 
 
@@ -97,6 +99,11 @@ def outlook(
     spec = load_scenarios(scenarios)
     baseline = measure_baseline(store, config, window_days=spec.baseline_days)
     curve = _curve(plan) if plan is not None else None
-    report = scenario_report(store, config, scenarios, baseline=baseline, curve=curve)
+    same_plan = (
+        plan is not None
+        and spec.capacity_plan is not None
+        and (Path(spec.base_dir) / spec.capacity_plan).resolve() == Path(plan).resolve()
+    )
+    report = scenario_report(store, config, scenarios, baseline=baseline, curve=curve if same_plan else None)
     result, extras = review_report(store, config, plan=plan, baseline=baseline, curve=curve)
     return report, result, extras

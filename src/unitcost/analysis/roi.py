@@ -36,7 +36,7 @@ class Roi:
     monthly_value_usd: float
     monthly_cost_usd: float
     fixed_cost_usd: float
-    variable_cost_per_outcome_usd: float
+    variable_cost_per_outcome_usd: float | None  # None without a successful outcome (undefined)
     cost_per_outcome_usd: float | None
     roi: float | None  # (V - C) / C
     margin: float | None  # (V - C) / V
@@ -72,7 +72,7 @@ def roi(feature: str, value_per_outcome: float, baseline: Baseline) -> Roi:
         variable = min(variable, cost)
     fixed = cost - variable
     value = successes * value_per_outcome
-    v = variable / successes if successes else 0.0
+    v = variable / successes if successes else None
     at_scale: dict[str, dict[str, float | bool]] = {}
     for k in SCALES:
         value_k, cost_k = value * k, fixed + variable * k
@@ -93,12 +93,18 @@ def roi(feature: str, value_per_outcome: float, baseline: Baseline) -> Roi:
         cost_per_outcome_usd=cost / successes if successes else None,
         roi=(value - cost) / cost if cost else None,
         margin=(value - cost) / value if value else None,
-        break_even_outcomes=fixed / (value_per_outcome - v) if value_per_outcome > v else None,
+        break_even_outcomes=fixed / (value_per_outcome - v) if v is not None and value_per_outcome > v else None,
         break_even_cost_per_outcome_usd=value_per_outcome,
         at_scale=at_scale,
     )
 
 
 def roi_per_use_case(baseline: Baseline, config: Config) -> list[Roi]:
-    """ROI of every use case that has a value in the configuration, in the order given."""
-    return [roi(v.feature, v.value_per_outcome_usd, baseline) for v in config.value]
+    """ROI of every use case that has a value in the configuration and data in the baseline, in the order given
+    (:func:`unknown_use_cases` names the others)."""
+    return [roi(v.feature, v.value_per_outcome_usd, baseline) for v in config.value if v.feature in baseline.features]
+
+
+def unknown_use_cases(baseline: Baseline, config: Config) -> list[str]:
+    """Features with a ``value:`` entry but no usage in the baseline window (a typo, or no traffic yet)."""
+    return [v.feature for v in config.value if v.feature not in baseline.features]

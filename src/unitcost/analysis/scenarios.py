@@ -103,6 +103,7 @@ class Route(_Strict):
 
     feature: str
     from_model: str
+    from_provider: str | None = None  # needed only when the feature calls from_model through several providers
     to_model: str
     to_provider: str | None = None  # needed when the workspace has never called to_model
     share: Value
@@ -225,7 +226,9 @@ class Prices:
     def of(cls, m: ModelUse) -> Prices:
         uncached = m.input_tokens - m.cache_read_tokens
         p_in = m.cost_input_usd / uncached if uncached > 0 else 0.0
-        p_cr = m.cost_cache_read_usd / m.cache_read_tokens if m.cache_read_tokens > 0 else p_in * 0.1
+        # no cache reads in the baseline: assume a cached token at half the input price (OpenAI's discount;
+        # Anthropic's is 90%): conservative for cached_share_pts savings
+        p_cr = m.cost_cache_read_usd / m.cache_read_tokens if m.cache_read_tokens > 0 else p_in * 0.5
         return cls(
             input=p_in,
             cache_read=p_cr,
@@ -310,27 +313,38 @@ def evaluate(
         units += f_units
         requests += f_requests
         successes += f_units * np.clip(rate - get("escalation_rate_pts") / 100, 0, 1)
-        calls = {m.model: m.calls * calls_ratio for m in f.models}
+        # by position: the same model may be called through two providers, or on the API and on the pool
+        calls = [m.calls * calls_ratio for m in f.models]
         extra: list[tuple[ModelUse, Prices, bool, np.ndarray]] = []
         for i, route in enumerate(scenario.routing):
             if route.feature != f.feature:
                 continue
-            source = next((m for m in f.models if m.model == route.from_model), None)
-            if source is None:
+            candidates = [
+                j for j, m in enumerate(f.models)
+                if m.model == route.from_model and (route.from_provider is None or m.provider == route.from_provider)
+            ]  # fmt: skip
+            if not candidates:
                 raise ConfigError(f"routing: feature {f.feature!r} does not call {route.from_model!r}")
+            if len(candidates) > 1:
+                raise ConfigError(
+                    f"routing: feature {f.feature!r} calls {route.from_model!r} through several providers "
+                    f"({', '.join(f.models[j].provider for j in candidates)}); say which with from_provider"
+                )
+            index = candidates[0]
+            source = f.models[index]
             if resolve is None:
                 raise ConfigError("routing needs prices for the target model")
             moved = source.calls * calls_ratio * np.clip(get(f"routing.{i}.share"), 0, 1)
             escalated = moved * np.clip(get(f"routing.{i}.escalation_rate"), 0, 1)
-            calls[source.model] = calls[source.model] - moved + escalated
+            calls[index] = calls[index] - moved + escalated
             target_prices, target_pool = resolve(route.to_model, route.to_provider)
             extra.append((source, target_prices, target_pool, moved))
             quality += escalated * route.quality_cost_usd
-        for m in f.models:
+        for j, m in enumerate(f.models):
             if m.pool:
-                pool_calls += calls[m.model]
+                pool_calls += calls[j]
                 continue
-            token_cost += calls[m.model] * _call_cost(m, Prices.of(m), in_mult, out_mult, get("cached_share_pts"))
+            token_cost += calls[j] * _call_cost(m, Prices.of(m), in_mult, out_mult, get("cached_share_pts"))
         for source, target_prices, target_pool, moved in extra:
             if target_pool:
                 pool_calls += moved
@@ -440,47 +454,60 @@ class ScenarioReport:
         def band(b: Band) -> dict[str, float | None]:
             return {k: (v if math.isfinite(v) else None) for k, v in (("p10", b.p10), ("p50", b.p50), ("p90", b.p90))}
 
-        return {
-            "baseline": {
-                "window": {"from": self.window[0].isoformat(), "to": self.window[1].isoformat()},
-                "monthly_cost_usd": self.baseline_total_usd,
-                "layers_usd": self.baseline_layers_usd,
-                "cost_per_request_usd": self.baseline_cost_per_request_usd,
-                "cost_per_successful_outcome_usd": self.baseline_cost_per_outcome_usd,
-            },
-            "horizon_months": self.horizon_months,
-            "samples": self.samples,
-            "capacity_replanned": self.capacity_replanned,
-            "scenarios": [
-                {
-                    "name": r.name,
-                    "monthly_cost_usd": band(r.total_usd),
-                    "layers_usd": {k: band(v) for k, v in r.layers_usd.items()},
-                    "cost_per_request_usd": band(r.cost_per_request_usd),
-                    "cost_per_successful_outcome_usd": band(r.cost_per_outcome_usd),
-                    "requests": band(r.requests),
-                    "successful_outcomes": band(r.successes),
-                }
-                for r in self.results
-            ],
-            "tornado": {
-                "scenario": self.tornado_scenario,
-                "metric": "cost_per_successful_outcome_usd",
-                "center_usd": self.tornado_center_usd,
-                "bars": [
+        return _clean(
+            {
+                "baseline": {
+                    "window": {"from": self.window[0].isoformat(), "to": self.window[1].isoformat()},
+                    "monthly_cost_usd": self.baseline_total_usd,
+                    "layers_usd": self.baseline_layers_usd,
+                    "cost_per_request_usd": self.baseline_cost_per_request_usd,
+                    "cost_per_successful_outcome_usd": self.baseline_cost_per_outcome_usd,
+                },
+                "horizon_months": self.horizon_months,
+                "samples": self.samples,
+                "capacity_replanned": self.capacity_replanned,
+                "scenarios": [
                     {
-                        "driver": b.driver,
-                        "low_value": b.low_value,
-                        "high_value": b.high_value,
-                        "low_usd": b.low_usd,
-                        "high_usd": b.high_usd,
-                        "swing_usd": b.swing_usd,
+                        "name": r.name,
+                        "monthly_cost_usd": band(r.total_usd),
+                        "layers_usd": {k: band(v) for k, v in r.layers_usd.items()},
+                        "cost_per_request_usd": band(r.cost_per_request_usd),
+                        "cost_per_successful_outcome_usd": band(r.cost_per_outcome_usd),
+                        "requests": band(r.requests),
+                        "successful_outcomes": band(r.successes),
                     }
-                    for b in self.tornado
+                    for r in self.results
                 ],
-            },
-            "notes": self.notes,
-        }
+                "tornado": {
+                    "scenario": self.tornado_scenario,
+                    "metric": "cost_per_successful_outcome_usd",
+                    "center_usd": self.tornado_center_usd,
+                    "bars": [
+                        {
+                            "driver": b.driver,
+                            "low_value": b.low_value,
+                            "high_value": b.high_value,
+                            "low_usd": b.low_usd,
+                            "high_usd": b.high_usd,
+                            "swing_usd": b.swing_usd,
+                        }
+                        for b in self.tornado
+                    ],
+                },
+                "notes": self.notes,
+            }
+        )
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: non-finite floats become None (strict parsers reject NaN and Infinity)."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _median_value(value: Value, rng: np.random.Generator) -> float:
@@ -511,7 +538,7 @@ def tornado(
             point[name] = np.array([edge])
             at[edge] = float(evaluate(baseline, point, scenario, **model).cost_per_outcome[0])
         bars.append(TornadoBar(name, low, high, at[low], at[high]))
-    bars.sort(key=lambda b: -b.swing_usd)
+    bars.sort(key=lambda b: -b.swing_usd if math.isfinite(b.swing_usd) else math.inf)
     return base, bars
 
 

@@ -25,18 +25,26 @@ class GpuPrices:
 
 
 def fleet_cost_per_hour(
-    provisioned_gpus: np.ndarray, reserved_gpus: int, spot_share: float, prices: GpuPrices
+    provisioned_gpus: np.ndarray,
+    reserved_gpus: int,
+    spot_share: float,
+    prices: GpuPrices,
+    weights: np.ndarray | None = None,
 ) -> float:
-    """Mean $/hour of a fleet whose provisioned GPU count over equal time slices is ``provisioned_gpus``.
+    """Mean $/hour of a fleet whose provisioned GPU count over time slices is ``provisioned_gpus`` (the slices
+    weighted by ``weights``, their lengths; equal when not given).
 
     >>> p = GpuPrices(on_demand=4.0, reserved=2.5, spot=1.5)
     >>> fleet_cost_per_hour(np.array([8, 12]), reserved_gpus=8, spot_share=0.5, prices=p)
     25.5
     """
     g = np.asarray(provisioned_gpus, dtype=np.float64)
+    if not g.size:
+        return 0.0
     overflow = np.maximum(g - reserved_gpus, 0.0)
     per_overflow_gpu = spot_share * prices.spot + (1.0 - spot_share) * prices.on_demand
-    return float(reserved_gpus * prices.reserved + overflow.mean() * per_overflow_gpu) if g.size else 0.0
+    mean_overflow = float(np.average(overflow, weights=weights)) if weights is not None else float(overflow.mean())
+    return float(reserved_gpus * prices.reserved + mean_overflow * per_overflow_gpu)
 
 
 def unit_costs(cost_per_hour: float, requests_per_s: float, output_tokens_per_s: float) -> dict[str, float]:

@@ -134,8 +134,18 @@ class Workload(_Strict):
 
 
 class Replicas(_Strict):
+    """Replica counts (scale to zero is not modelled: at least one replica)."""
+
     min: int | list[int] = 1
     max: int | list[int] = 1
+
+    @model_validator(mode="after")
+    def _positive(self) -> Replicas:
+        for name in ("min", "max"):
+            values = getattr(self, name)
+            if any(v < 1 for v in (values if isinstance(values, list) else [values])):
+                raise ValueError(f"replicas.{name} must be at least 1 (scale to zero is not modelled)")
+        return self
 
 
 class Deployment(_Strict):

@@ -124,8 +124,9 @@ def plan_outcome(plan_path: str, *, stress: bool = False, progress: Any = None) 
     plan = load_plan(plan_path)
     planner = Planner(plan)
     result = run_plan(plan, progress=progress, planner=planner)
-    chosen = result.best if result.best is not None else (ranked(result)[0] if result.configurations else None)
-    cases = run_stress(planner, result, chosen) if stress and chosen is not None else None
+    feasible = [i for i in ranked(result) if result.evaluation(i).feasible]
+    chosen = result.best if result.best is not None else (feasible[0] if feasible else None)
+    cases = (run_stress(planner, result, chosen) if chosen is not None else []) if stress else None
     curve = latency_vs_load(planner, result, chosen) if chosen is not None else []
     sim = result.simulations.get(chosen) if chosen is not None else None
     return PlanOutcome(plan_json(result, cases), _clean(curve), sim, plan.slo.model_dump(), result)

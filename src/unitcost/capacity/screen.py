@@ -2,18 +2,19 @@
 
 Per window of the workload (5 minutes by default) with arrival rate ``lambda``:
 
-1. *Step time at load.* On a replica receiving ``lambda_r = lambda / N`` requests/s with ``n`` sequences
-   running, a step carries ``n`` decode tokens and, on average, ``p = lambda_r * E[input] * s`` prefill tokens
-   (chunked prefill spreads prompts over steps), reads ``n * (E[input] + E[output] / 2)`` context tokens, and
-   takes ``s = step_s(n + p, ...)`` (:mod:`unitcost.capacity.perf`). A request holds its slot for
-   ``m = prefill steps + E[output] - 1`` steps, so Little's law ``n = lambda_r * m * s`` closes a fixed point,
-   solved by iteration. No fixed point below the slot limit means the replica cannot keep up (unstable).
+1. *Step time at load* (:func:`replica_load`). Prompts arrive in lumps: a prompt of ``L`` tokens takes
+   ``ceil(L / budget)`` steps carrying a prefill chunk, the other steps only decode. With ``k`` prefill-carrying
+   steps per second of ``t_p`` and decode steps of ``t_d``, the mean step is ``s = t_d / (1 - k (t_p - t_d))``.
+   A request holds its slot for ``m`` steps (prefill steps + output - 1); Little's law ``n = lambda_r m s``
+   closes a fixed point, solved by iteration. No fixed point below the slot limit means the replica cannot
+   keep up (unstable).
 2. *Slots.* A replica has ``c_r = min(max_batch, floor(kv_capacity / (E[input] + E[output])))`` slots; the
    fleet ``c = N * c_r`` servers with service time ``S = m * s``.
 3. *Waiting.* Allen-Cunneen on ``c`` servers (:mod:`unitcost.capacity.queueing`), per class with
    non-preemptive priorities; waits are exponential tails, and the quantiles over the run are quantiles of the
-   mixture of windows weighted by their requests (TTFT = wait + prefill steps at the input quantile; end to
-   end = wait + (prefill steps + output quantile - 1) steps).
+   mixture of windows weighted by their requests (TTFT = wait for a slot + wait behind other prompts' prefill,
+   M/G/1 + prefill steps at the input quantile; end to end = TTFT + (output quantile - 1) steps at the TPOT
+   quantile).
 4. *Replicas.* ``fixed``: ``replicas.min``. ``utilization``: per window the fewest replicas whose running
    sequences stay under ``target_utilization`` of the slots; ``queue``: the fewest whose mean queue per
    replica stays under ``target_queue_per_replica``. Scaling lags: a window gets the largest target of the
@@ -240,7 +241,6 @@ def screen(
     grid = load_grid(engine, stats, max(config.replicas_min, config.replicas_max), cache)
     target = _replicas_needed(config, grid, stats, slots)
     replicas, scale_ups = _lagged(target, config, stats, interval_s, warm_start_s)
-    rates = stats.rates_per_s
     key = ("latency", engine, replicas.tobytes())
     if cache is not None and key in cache:
         per_class, slo_met, latency_metrics, n = cache[key]
@@ -253,17 +253,19 @@ def screen(
     metrics.update(latency_metrics)
     provisioned = replicas + config.warm_pool + scale_ups * config.warmup_s / max(stats.duration_s, 1.0)
     busy = np.where(stable, 1.0 - np.exp(-np.where(stable, n, 0.0)), 1.0) * replicas
-    requests_per_s = float(rates.mean())
+    requests_per_s = stats.mean_rate_per_s
     output_per_s = requests_per_s * stats.output_mean
-    cost_per_hour = fleet_cost_per_hour(provisioned * engine.gpus, config.reserved_gpus, config.spot_share, prices)
-    hours = stats.duration_s / 3600.0
+    cost_per_hour = fleet_cost_per_hour(
+        provisioned * engine.gpus, config.reserved_gpus, config.spot_share, prices, weights=stats.window_widths_s
+    )
+    widths = stats.window_widths_s  # time weights: the last window may be partial
     metrics.update(
         requests_per_s=requests_per_s,
         output_tokens_per_s=output_per_s,
-        gpu_utilization=float(busy.sum() / provisioned.sum()),
-        replicas_avg=float(replicas.mean()),
+        gpu_utilization=float((busy * widths).sum() / (provisioned * widths).sum()),
+        replicas_avg=float(np.average(replicas, weights=widths)),
         replicas_max_used=float(replicas.max()),
-        idle_gpu_hours=float((provisioned - busy).mean() * engine.gpus * hours),
+        idle_gpu_hours=float(((provisioned - busy) * widths).sum() * engine.gpus / 3600.0),
         **unit_costs(cost_per_hour, requests_per_s, output_per_s),
     )
     return Evaluation("analytical", metrics, per_class, slo_met, feasible=True)
@@ -280,7 +282,7 @@ def _latency(
     servers = replicas * slots
     prob_wait = erlang_c(servers, rates * service)
     cv_factor = (stats.arrival_cv2 + stats.output_cv2) / 2.0
-    weights = rates * stats.window_s
+    weights = stats.window_requests
     per_class: dict[str, dict[str, float]] = {}
     stable = np.isfinite(n)
     waits = np.full((len(rates), len(stats.class_shares)), np.inf)

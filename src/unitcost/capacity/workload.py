@@ -178,6 +178,14 @@ def _classes(workload: Workload, n: int, rng: np.random.Generator) -> tuple[np.n
 
 
 def build_requests(plan: Plan, *, rate_multiplier: float = 1.0) -> Requests:
+    """The plan's workload as request arrays; a workload with no request is an error."""
+    requests = _build_requests(plan, rate_multiplier=rate_multiplier)
+    if requests.count == 0:
+        raise ConfigError("the workload holds no request (a rate too low for its duration, or an empty trace)")
+    return requests
+
+
+def _build_requests(plan: Plan, *, rate_multiplier: float = 1.0) -> Requests:
     """The plan's workload as request arrays (seeded, so the same plan gives the same requests).
 
     ``rate_multiplier`` scales the arrival rate (stress: 2x, 10x): a trace is replayed that much faster, an
@@ -239,6 +247,7 @@ class WorkloadStats:
 
     window_s: float
     rates_per_s: np.ndarray  # arrival rate per window (open loop)
+    window_widths_s: np.ndarray  # each window's length (the last one may be partial)
     input_mean: float
     input_sq_mean: float
     input_sample: np.ndarray  # input lengths at 64 evenly spaced quantiles (for E[ceil(L / budget)])
@@ -254,8 +263,14 @@ class WorkloadStats:
 
     @property
     def mean_rate_per_s(self) -> float:
-        """Average arrival rate over the windows."""
-        return float(self.rates_per_s.mean()) if self.rates_per_s.size else 0.0
+        """Average arrival rate over the run (windows weighted by their length)."""
+        total = float(self.window_widths_s.sum())
+        return float((self.rates_per_s * self.window_widths_s).sum()) / total if total > 0 else 0.0
+
+    @property
+    def window_requests(self) -> np.ndarray:
+        """Requests in each window (the weights of the latency mixture)."""
+        return np.asarray(self.rates_per_s * self.window_widths_s)
 
 
 def workload_stats(requests: Requests, window_s: float = STATS_WINDOW_S) -> WorkloadStats:
@@ -267,15 +282,16 @@ def workload_stats(requests: Requests, window_s: float = STATS_WINDOW_S) -> Work
     inputs = requests.input_tokens.astype(np.float64)
     outputs = requests.output_tokens.astype(np.float64)
     duration = requests.duration_s or (float(requests.arrival_s[-1]) if requests.count else 0.0)
+    duration = max(duration, 1.0)  # a trace of one instant still spans a second
     n_windows = max(1, int(np.ceil(duration / window_s)))
+    widths = np.full(n_windows, window_s)
+    widths[-1] = max(duration - window_s * (n_windows - 1), 1e-9)
     if requests.concurrency > 0:
         rates = np.zeros(n_windows)
         arrival_cv2 = 1.0
     else:
         window_of = np.minimum((requests.arrival_s // window_s).astype(np.int64), n_windows - 1)
         counts = np.bincount(window_of, minlength=n_windows).astype(np.float64)
-        widths = np.full(n_windows, window_s)
-        widths[-1] = max(duration - window_s * (n_windows - 1), 1e-9)
         rates = counts / widths
         gaps = np.diff(requests.arrival_s)
         mean_gap = np.where(counts > 0, widths / np.maximum(counts, 1), np.nan)[window_of[1:]]
@@ -286,6 +302,7 @@ def workload_stats(requests: Requests, window_s: float = STATS_WINDOW_S) -> Work
     return WorkloadStats(
         window_s=window_s,
         rates_per_s=rates,
+        window_widths_s=widths,
         input_mean=float(inputs.mean()),
         input_sq_mean=float((inputs**2).mean()),
         input_sample=np.percentile(inputs, np.linspace(0.5, 99.5, 64)),

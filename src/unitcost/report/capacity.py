@@ -81,6 +81,8 @@ def render_plan(console: Console, document: dict[str, Any], shown: int = SHOWN) 
         console.print(f"[dim]{'; '.join(notes)}. 'sim': verified by the simulator; 'screen': analytical.[/dim]")
     if document.get("stress"):
         render_stress(console, document["stress"])
+    elif "stress" in document:
+        console.print("[yellow]No configuration fits on its GPUs: there is no fleet to stress.[/yellow]")
 
 
 def render_stress(console: Console, cases: list[dict[str, Any]]) -> None:
