@@ -487,6 +487,18 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         raise ConfigError(f"{path}: {problems}") from e
 
 
+def load_yaml_file(path: str | os.PathLike[str], model: type[M], what: str) -> M:
+    """Read a named YAML file (a plan, a scenario file) into ``model``, remembering its folder in ``base_dir``
+    (paths inside the file are relative to it); a missing file is a ConfigError naming ``what`` it is."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{what} {p} does not exist")
+    loaded = load_yaml_model(p, model)
+    if "base_dir" in type(loaded).model_fields:
+        loaded.base_dir = str(p.parent)  # type: ignore[attr-defined]
+    return loaded
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Return the configuration read from ``path``, or defaults when no file exists.
 

@@ -38,7 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from unitcost.analysis.baseline import Baseline, ModelUse
-from unitcost.config import Config, load_yaml_model
+from unitcost.config import Config, load_yaml_file
 from unitcost.errors import ConfigError
 
 PERCENTILES = (10, 50, 90)
@@ -197,12 +197,7 @@ class ScenarioFile(_Strict):
 
 def load_scenarios(path: str | Path) -> ScenarioFile:
     """Read and validate a scenario file (errors name the file and the key)."""
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"scenario file {p} does not exist")
-    spec = load_yaml_model(p, ScenarioFile)
-    spec.base_dir = str(p.parent)
-    return spec
+    return load_yaml_file(path, ScenarioFile, "scenario file")
 
 
 def draw(value: Value, rng: np.random.Generator, n: int) -> np.ndarray:

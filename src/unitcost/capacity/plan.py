@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from unitcost.config import load_yaml_model
-from unitcost.errors import ConfigError
+from unitcost.config import load_yaml_file
 
 
 class _Strict(BaseModel):
@@ -215,12 +214,7 @@ def load_plan(path: str | Path) -> Plan:
     Traceback (most recent call last):
     unitcost.errors.ConfigError: plan file /nonexistent/plan.yaml does not exist
     """
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"plan file {p} does not exist")
-    plan = load_yaml_model(p, Plan)
-    plan.base_dir = str(p.parent)
-    return plan
+    return load_yaml_file(path, Plan, "plan file")
 
 
 @dataclass(frozen=True)
