@@ -103,6 +103,15 @@ def test_ops_hours_per_activity_by_hand() -> None:
         evaluate(b, {"ops_hours_pct.release": np.array([10.0])}, bad)
 
 
+def test_a_new_tenant_brings_its_support_time() -> None:
+    b = _baseline({"model_api": 4_400.0, "people": 2_000.0}, {"model_api": 1.0, "people": 0.0})
+    b.support_per_tenant_usd = 50.0
+    out = evaluate(b, {"new_tenants": np.array([2.0])}, Scenario(name="x"))
+    # 2 median tenants: +2,000 units on 10,000 (+20% of model_api) and 2 x $50 of support time
+    assert float(out.layers["model_api"][0]) == pytest.approx(4_400 * 1.2)
+    assert float(out.layers["people"][0]) == pytest.approx(2_100)
+
+
 def test_tiered_routing_by_hand() -> None:
     b = _baseline()
     route = Route(

@@ -8,7 +8,9 @@ Over a window (default the last 30 days of data), per use case (feature) and per
 * tokens: input (of which cached) and output tokens, and their cost split by price component (uncached input,
   cache read, output, the rest: cache write and per-request fees), so a scenario can change tokens per
   request, the cached share or prices and re-price exactly the same way the ledger does;
-* whether the model runs on a self-hosted GPU pool (its tokens then cost nothing: the pool's bill does).
+* whether the model runs on a self-hosted GPU pool (its tokens then cost nothing: the pool's bill does);
+* tenants: how many, the median tenant's units of work, and the support time per tenant (the people cost of ops
+  hours recorded against a tenant, spread over all tenants).
 
 Per cost-stack layer: the fully loaded cost of the window (the bill allocated, :func:`~unitcost.analysis
 .cost_report`; the token cost alone when there is no bill) and its **variable share**: the least-squares slope of
@@ -92,6 +94,8 @@ class Baseline:
     median_tenant_units: float  # per month
     cap_savings_share: float  # share of input tokens above each feature's 90th percentile request
     people_by_activity: dict[str, float] = field(default_factory=dict)  # per month: incident, release, ...
+    #: people cost a month recorded against a tenant (ops hours with a tenant), per tenant: support time
+    support_per_tenant_usd: float = 0.0
 
     @property
     def days(self) -> float:
@@ -243,8 +247,11 @@ def measure_baseline(
     from unitcost.ledger.people import people_costs
 
     people: dict[str, float] = defaultdict(float)
+    tenant_support = 0.0
     for r in people_costs(store, config, start.date(), end.date()).to_pylist():
         people[str(r["activity"])] += float(r["cost_usd"]) * scale
+        if r["tenant"] is not None:
+            tenant_support += float(r["cost_usd"]) * scale
     return Baseline(
         start=start,
         end=end,
@@ -256,4 +263,5 @@ def measure_baseline(
         median_tenant_units=float(tenants[1] or 0.0) * scale,
         cap_savings_share=float(cap or 0.0),
         people_by_activity=dict(people),
+        support_per_tenant_usd=tenant_support / max(int(tenants[0] or 0), 1),
     )

@@ -367,7 +367,8 @@ def evaluate(
                     known = ", ".join(sorted(baseline.people_by_activity)) or "none recorded"
                     raise ConfigError(f"ops_hours_pct: no {activity!r} hours in the baseline (activities: {known})")
                 extra_ops += baseline.people_by_activity[activity] * get(f"ops_hours_pct.{activity}") / 100
-            value = (cost + extra_ops) * (1 + get("support_burden_pct") / 100)
+            new_support = get("new_tenants") * baseline.support_per_tenant_usd  # each new tenant's support time
+            value = (cost + extra_ops + new_support) * (1 + get("support_burden_pct") / 100)
         else:
             value = cost * (1 - v + v * request_ratio)
         layers[layer] = value * (1 + growth_pct / 100)
