@@ -3,8 +3,10 @@
 1. Expand the plan into configurations (:func:`unitcost.capacity.plan.configurations`).
 2. Screen each analytically (:mod:`unitcost.capacity.screen`), milliseconds each.
 3. Simulate the cheapest ``search.finalists`` that the screen says meet the SLOs (and, when none does, the
-   ones closest to meeting them), in order of cost; the best is the cheapest whose *simulation* meets every SLO.
-   When every finalist fails in simulation, the next ones are simulated, up to three rounds.
+   ones closest to meeting them), in order of cost, plus up to as many cheaper ones that the screen says miss an
+   SLO by at most 25% (:data:`NEAR_MISS`: the screen is approximate); the best is the cheapest whose
+   *simulation* meets every SLO. When every finalist fails in simulation, the next ones are simulated, up to
+   three rounds.
 4. The Pareto front: configurations no other beats on both cost per hour and p95 end-to-end latency.
 """
 
@@ -28,6 +30,8 @@ from unitcost.capacity.workload import QUANTILES, WorkloadStats, build_requests,
 from unitcost.errors import ConfigError
 
 MAX_ROUNDS = 3
+#: a configuration the screen says misses an SLO by at most this factor is still simulated when it is cheaper
+NEAR_MISS = 1.25
 
 
 @dataclass
@@ -251,6 +255,21 @@ def _quantile(values: np.ndarray, q: int) -> float:
     return float(np.percentile(values, q, method="higher"))
 
 
+def _slo_ratio(evaluation: Evaluation, slos: dict[str, Slo]) -> float:
+    """The worst p95 over its SLO limit across classes and objectives (1 = exactly at the limit)."""
+    worst = 0.0
+    for name, slo in slos.items():
+        values = evaluation.per_class.get(name, evaluation.metrics)
+        for metric, limit in (
+            ("ttft_p95_s", slo.ttft_p95_s),
+            ("tpot_p95_ms", slo.tpot_p95_ms),
+            ("e2e_p95_s", slo.e2e_p95_s),
+        ):
+            if limit is not None:
+                worst = max(worst, values.get(metric, math.inf) / limit)
+    return worst
+
+
 def _score(evaluation: Evaluation) -> tuple[int, float]:
     """Sort key: SLO met first, then cost; infeasible last."""
     if not evaluation.feasible or not evaluation.metrics:
@@ -296,8 +315,19 @@ def run_plan(
     order = sorted(range(len(configs)), key=lambda i: _score(screened[i]))
     order = [i for i in order if screened[i].feasible]
     finalists = plan.search.finalists
+    # the screen is approximate: cheaper configurations it says miss an SLO by a little are simulated too
+    first_met = next((i for i in order if screened[i].slo_met), None)
+    ceiling = screened[first_met].metrics["cost_per_hour_usd"] if first_met is not None else math.inf
+    near = sorted(
+        (i for i in order if not screened[i].slo_met and screened[i].metrics["cost_per_hour_usd"] < ceiling
+         and _slo_ratio(screened[i], planner.slos) <= NEAR_MISS),
+        key=lambda i: screened[i].metrics["cost_per_hour_usd"],
+    )[:finalists]  # fmt: skip
+    order = near + [i for i in order if i not in set(near)]
     for round_ in range(MAX_ROUNDS):
-        batch = order[round_ * finalists : (round_ + 1) * finalists]
+        size = finalists + len(near) if round_ == 0 else finalists
+        start = 0 if round_ == 0 else finalists + len(near) + (round_ - 1) * finalists
+        batch = order[start : start + size]
         if not batch:
             break
         for i in batch:
