@@ -503,3 +503,14 @@ def test_the_gpu_pool_reports_its_idle_capacity(workspace: Workspace) -> None:
     assert float(stack.idle_usd["gpu-pool-a"]) == pytest.approx(float(pool_cost) * (1 - used_h / capacity_h), rel=1e-4)
     report = workspace.report()
     assert report.idle_usd == pytest.approx(float(stack.idle_usd["gpu-pool-a"]))
+
+
+def test_demo_config_values_outcomes_as_the_generator_does() -> None:
+    import yaml
+
+    from unitcost.config import Config
+    from unitcost.demo import CONFIG_YAML, FEATURES, VALUE_USD
+
+    config = Config.model_validate(yaml.safe_load(CONFIG_YAML))
+    values = {v.feature: v.value_per_outcome_usd for v in config.value}
+    assert values == dict(zip(FEATURES, VALUE_USD, strict=True))

@@ -91,7 +91,7 @@ budgets:   # fully loaded USD per month; unitcost watch warns when the month-end
   - {name: support-bot-month, scope: {feature: support-bot}, amount_usd: 11000}
 value:   # what one successful outcome is worth, for ROI and break-even (unitcost review)
   - {feature: support-bot, per_outcome_usd: 6.0, note: a resolved ticket a human agent did not handle}
-  - {feature: knowledge-search, minutes_saved_per_outcome: 3, hourly_rate_usd: 60, note: an accepted answer}
+  - {feature: knowledge-search, minutes_saved_per_outcome: 1.5, hourly_rate_usd: 60, note: an accepted answer}
   - {feature: proposal-drafting, per_outcome_usd: 40.0, note: a proposal sent (a qualified lead)}
 """
 
