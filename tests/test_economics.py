@@ -104,6 +104,19 @@ def test_timeseries_without_units_has_the_same_cost_and_no_unit_columns(tmp_path
     assert "waste_failed_units_usd" not in lean.column_names
 
 
+def test_report_without_units_has_the_same_cost(tmp_path: Path) -> None:
+    from unitcost.analysis import cost_report
+
+    with _workspace(tmp_path) as ws:
+        full = cost_report(ws.store, ws.config, by=["tenant"])
+        lean = cost_report(ws.store, ws.config, by=["tenant"], units=False)
+    assert lean.total_cost_usd == pytest.approx(full.total_cost_usd) and lean.requests == full.requests
+    assert [(r.key, r.cost_usd) for r in lean.breakdown["tenant"]] == [
+        (r.key, r.cost_usd) for r in full.breakdown["tenant"]
+    ]
+    assert full.units_of_work > 0 and lean.units_of_work == 0 and lean.successful_outcomes == 0
+
+
 usage_rows = st.lists(
     st.tuples(
         st.integers(0, 5),  # trace (0 = none)

@@ -294,7 +294,7 @@ def _evaluate(store: Store, config: Config, slots: list[_Slot], history: _Histor
         groups[(s.period_start, s.at)].append(s)
     statuses: dict[int, BudgetStatus] = {}
     for (start, at), members in groups.items():
-        report = cost_report(store, config, start, at, _by(members))
+        report = cost_report(store, config, start, at, _by(members), units=False)
         for s in members:
             statuses[id(s)] = _status(s.budget, _spend(s.budget, report), history, s.period_start, s.period_end, s.at)
     return [statuses[id(s)] for s in slots]
@@ -328,10 +328,10 @@ def _replay(store: Store, config: Config, slots: list[_Slot], history: _History,
     months: dict[dt.datetime, tuple[CostReport, tuple[dt.datetime, dt.datetime]]] = {}
     for start in sorted({period_bounds("month", s.period_start)[0] for s in slots}):
         end = min(period_bounds("month", start)[1], at)
-        months[start] = (cost_report(store, config, start, end, by), (start, end))
+        months[start] = (cost_report(store, config, start, end, by, units=False), (start, end))
     exact = {id(s): s for s in slots if s.at == at and (s.budget.period == "month" or s.at < s.period_end)}
     days_at = {(s.period_start, s.at) for s in exact.values() if s.budget.period == "day"}
-    day_reports = {key: cost_report(store, config, *key, by) for key in days_at}
+    day_reports = {key: cost_report(store, config, *key, by, units=False) for key in days_at}
     statuses = []
     for s in slots:
         month_start = period_bounds("month", s.period_start)[0]

@@ -308,14 +308,21 @@ def cost_report(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     by: list[str] | None = None,
+    *,
+    units: bool = True,
 ) -> CostReport:
-    """Return the cost report for [start, end), broken down by each dimension in ``by``."""
+    """Return the cost report for [start, end), broken down by each dimension in ``by``.
+
+    ``units=False`` skips units of work (their join is most of a report's time) for callers that need cost
+    alone, e.g. budgets: units, outcomes and waste are then 0. With a bill, units are computed anyway (the
+    allocation may split shared cost by successful outcomes).
+    """
     by = list(dict.fromkeys(by or []))
     _check_dimensions(by)
     from unitcost.analysis.stack import has_stack_inputs  # stack builds on this module
 
     loaded = has_stack_inputs(store, config, start, end)
-    scan = _scan(store, config, start, end, by, stack_drivers=loaded)
+    scan = _scan(store, config, start, end, by, stack_drivers=loaded, units=units or loaded)
     try:
         seg = scan.segments
         tot = seg.aggregate(**_cost_aggs(seg)).to_pyarrow().to_pylist()[0]
@@ -351,6 +358,8 @@ def cost_report(
     priced = int(tot["requests"]) - int(tot["unpriced_requests"])
     waste_failed = float(tot["waste_failed_units_usd"] or 0)
     waste_retries = float(tot["waste_retries_usd"] or 0)
+    tot["units_of_work"] = tot["units_of_work"] or 0  # NULL without units
+    tot["successful_outcomes"] = tot["successful_outcomes"] or 0
     return CostReport(
         period_from=start,
         period_to=end,
