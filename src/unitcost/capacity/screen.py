@@ -19,7 +19,7 @@ Per window of the workload (5 minutes by default) with arrival rate ``lambda``:
    sequences stay under ``target_utilization`` of the slots; ``queue``: the fewest whose mean queue per
    replica stays under ``target_queue_per_replica``. Scaling lags: a window gets the largest target of the
    windows from ``scale_down_after_s`` ago to ``interval_s + warmup_s`` ago (``warm_start_s`` with a warm
-   pool), and every scale-up pays ``warmup_s`` of an extra replica.
+   pool), rounded to whole windows, and every scale-up pays ``warmup_s`` of an extra replica.
 5. *Cost*: :mod:`unitcost.capacity.costing` over the provisioned GPUs per window.
 
 Closed loop (``concurrency`` clients): no queue while the clients fit in the slots (each replica runs
@@ -205,7 +205,7 @@ def _lagged(
     target: np.ndarray, config: Configuration, stats: WorkloadStats, interval_s: float, warm_start_s: float
 ) -> tuple[np.ndarray, int]:
     warmup = warm_start_s if config.warm_pool > 0 else config.warmup_s
-    lag = math.ceil((interval_s + warmup) / stats.window_s) if config.policy != "fixed" else 0
+    lag = round((interval_s + warmup) / stats.window_s) if config.policy != "fixed" else 0
     hold = math.ceil(config.scale_down_after_s / stats.window_s) if config.policy != "fixed" else 0
     if lag == 0 and hold == 0:
         return target, 0
