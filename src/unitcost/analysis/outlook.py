@@ -9,8 +9,9 @@ from typing import Any
 from unitcost.analysis.baseline import Baseline, measure_baseline
 from unitcost.analysis.review import Review, review
 from unitcost.analysis.roi import roi_per_use_case, unknown_use_cases
-from unitcost.analysis.scenarios import ScenarioReport, _clean, load_scenarios, price_resolver, run_scenarios
+from unitcost.analysis.scenarios import ScenarioReport, load_scenarios, price_resolver, run_scenarios
 from unitcost.config import Config
+from unitcost.json_safe import json_safe
 from unitcost.store import Store
 
 
@@ -73,7 +74,7 @@ def review_report(
         planner = Planner(capacity_plan)
         result = run_plan(capacity_plan, planner=planner)
         stress = [dataclasses.asdict(c) for c in run_stress(planner, result)]
-        extras["gpu_cost_curve"] = _clean(dataclasses.asdict(curve))  # nan (no configuration) -> null
+        extras["gpu_cost_curve"] = json_safe(dataclasses.asdict(curve))  # nan (no configuration) -> null
     else:
         curve = None
     r = review(

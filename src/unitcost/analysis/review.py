@@ -28,6 +28,7 @@ import numpy as np
 from unitcost.analysis.baseline import Baseline
 from unitcost.analysis.roi import Roi
 from unitcost.analysis.scenarios import PriceResolver, Reserved, Route, Scenario, evaluate
+from unitcost.json_safe import json_safe
 
 SCALES = (1.0, 2.0, 10.0)
 
@@ -73,14 +74,7 @@ class Review:
     def to_json(self) -> dict[str, Any]:
         """The ``review --json`` document: one key per section (docs/review.md)."""
 
-        def clean(v: Any) -> Any:
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, list):
-                return [clean(x) for x in v]
-            return None if isinstance(v, float) and not math.isfinite(v) else v
-
-        return clean(
+        return json_safe(
             {
                 "baseline_monthly_cost_usd": self.baseline_monthly_usd,
                 "unit_costs": self.unit_costs,

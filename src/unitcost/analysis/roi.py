@@ -22,6 +22,7 @@ from typing import Any
 
 from unitcost.analysis.baseline import Baseline
 from unitcost.config import Config
+from unitcost.json_safe import json_safe
 
 SCALES = (1.0, 2.0, 10.0)
 
@@ -46,7 +47,8 @@ class Roi:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object (non-finite numbers become null)."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        document: dict[str, Any] = json_safe(asdict(self))
+        return document
 
 
 def roi(feature: str, value_per_outcome: float, baseline: Baseline) -> Roi:

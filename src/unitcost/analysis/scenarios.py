@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from unitcost.analysis.baseline import Baseline, ModelUse
 from unitcost.config import Config, load_yaml_file
 from unitcost.errors import ConfigError
+from unitcost.json_safe import json_safe
 
 PERCENTILES = (10, 50, 90)
 NON_LAYER_KEYS = ("quality",)
@@ -450,7 +451,7 @@ class ScenarioReport:
         def band(b: Band) -> dict[str, float | None]:
             return {k: (v if math.isfinite(v) else None) for k, v in (("p10", b.p10), ("p50", b.p50), ("p90", b.p90))}
 
-        return _clean(
+        return json_safe(
             {
                 "baseline": {
                     "window": {"from": self.window[0].isoformat(), "to": self.window[1].isoformat()},
@@ -493,17 +494,6 @@ class ScenarioReport:
                 "notes": self.notes,
             }
         )
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: non-finite floats become None (strict parsers reject NaN and Infinity)."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _median_value(value: Value, rng: np.random.Generator) -> float:

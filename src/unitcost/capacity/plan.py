@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,18 @@ class Slo(_Strict):
         if over is None:
             return self
         return Slo(**{**self.model_dump(), **over.model_dump(exclude_none=True)})
+
+    def limits(self) -> list[tuple[str, float]]:
+        """The objectives set, as (metric, limit) in TTFT, TPOT, end-to-end order.
+
+        >>> Slo(ttft_p95_s=2.0, e2e_p95_s=30.0).limits()
+        [('ttft_p95_s', 2.0), ('e2e_p95_s', 30.0)]
+        """
+        return [(name, limit) for name, limit in self.model_dump().items() if limit is not None]
+
+    def met_by(self, values: dict[str, float]) -> bool:
+        """True when every objective set is met by ``values`` (metric -> p95); a missing metric fails."""
+        return all(values.get(name, math.inf) <= limit for name, limit in self.limits())
 
     def is_empty(self) -> bool:
         """True when no objective is set."""

@@ -6,26 +6,12 @@ import dataclasses
 import math
 from typing import Any
 
-import numpy as np
-
 from unitcost.capacity.screen import Evaluation
 from unitcost.capacity.search import Planner, PlanResult, _score, describe
 from unitcost.capacity.stress import StressCase
+from unitcost.json_safe import json_safe
 
 LOAD_MULTIPLIERS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: non-finite floats become None, numpy scalars plain Python."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def ranked(result: PlanResult) -> list[int]:
@@ -77,7 +63,7 @@ def plan_json(result: PlanResult, stress: list[StressCase] | None = None) -> dic
     }
     if stress is not None:
         document["stress"] = stress_json(stress)
-    return _clean(document)
+    return json_safe(document)
 
 
 def latency_vs_load(planner: Planner, result: PlanResult, index: int) -> list[dict[str, float]]:
@@ -129,4 +115,4 @@ def plan_outcome(plan_path: str, *, stress: bool = False, progress: Any = None) 
     cases = (run_stress(planner, result, chosen) if chosen is not None else []) if stress else None
     curve = latency_vs_load(planner, result, chosen) if chosen is not None else []
     sim = result.simulations.get(chosen) if chosen is not None else None
-    return PlanOutcome(plan_json(result, cases), _clean(curve), sim, plan.slo.model_dump(), result)
+    return PlanOutcome(plan_json(result, cases), json_safe(curve), sim, plan.slo.model_dump(), result)

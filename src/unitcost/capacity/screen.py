@@ -420,17 +420,4 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
 
 
 def _meets(values: dict[str, float], slo: Slo) -> bool:
-    checks = (
-        (slo.ttft_p95_s, values.get("ttft_p95_s")),
-        (slo.tpot_p95_ms, values.get("tpot_p95_ms")),
-        (slo.e2e_p95_s, values.get("e2e_p95_s")),
-    )
-    return all(limit is None or (value is not None and value <= limit) for limit, value in checks)
-
-
-def first_breach(values: dict[str, float], slo: Slo) -> str | None:
-    """The first SLO (ttft, tpot, e2e order) that ``values`` breaks, or None."""
-    for name, limit in (("ttft_p95_s", slo.ttft_p95_s), ("tpot_p95_ms", slo.tpot_p95_ms), ("e2e_p95_s", slo.e2e_p95_s)):
-        if limit is not None and not values.get(name, math.inf) <= limit:
-            return name
-    return None
+    return slo.met_by(values)

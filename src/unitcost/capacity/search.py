@@ -180,6 +180,27 @@ class Planner:
         return evaluate_simulation(result, requests, engine, config, self.prices(config.gpu), self.slos), result
 
 
+@dataclass(frozen=True)
+class RequestLatencies:
+    """Per request of a simulation: TTFT and end to end (inf when never served), TPOT in ms (nan when it has no
+    second token or was not served)."""
+
+    ttft_s: np.ndarray
+    e2e_s: np.ndarray
+    tpot_ms: np.ndarray
+
+
+def request_latencies(result: Any, requests: Requests) -> RequestLatencies:
+    """TTFT, end-to-end and time per output token of every request of a simulation result."""
+    served = np.asarray(result.served, dtype=bool)
+    ttft = np.where(np.isfinite(result.ttft_s), result.ttft_s, np.inf)
+    e2e = np.where(served, result.e2e_s, np.inf)
+    outputs = requests.output_tokens.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpot = np.where(served & (outputs > 1), (e2e - ttft) / np.maximum(outputs - 1, 1) * 1e3, np.nan)
+    return RequestLatencies(ttft, e2e, tpot)
+
+
 def evaluate_simulation(
     result: Any,
     requests: Requests,
@@ -196,11 +217,9 @@ def evaluate_simulation(
     arrival = np.asarray(result.arrival_s, dtype=np.float64)
     offered = np.isfinite(arrival) & (arrival <= max(result.horizon_s, 0.0) + 1e-9)
     served = np.asarray(result.served, dtype=bool)
-    ttft = np.where(np.isfinite(result.ttft_s), result.ttft_s, np.inf)
-    e2e = np.where(served, result.e2e_s, np.inf)
+    latencies = request_latencies(result, requests)
+    ttft, e2e, tpot = latencies.ttft_s, latencies.e2e_s, latencies.tpot_ms
     outputs = requests.output_tokens.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tpot = np.where(served & (outputs > 1), (e2e - ttft) / np.maximum(outputs - 1, 1) * 1e3, np.nan)
     per_class: dict[str, dict[str, float]] = {}
     attained = np.ones(requests.count, dtype=bool)
     slo_met = True
@@ -260,13 +279,8 @@ def _slo_ratio(evaluation: Evaluation, slos: dict[str, Slo]) -> float:
     worst = 0.0
     for name, slo in slos.items():
         values = evaluation.per_class.get(name, evaluation.metrics)
-        for metric, limit in (
-            ("ttft_p95_s", slo.ttft_p95_s),
-            ("tpot_p95_ms", slo.tpot_p95_ms),
-            ("e2e_p95_s", slo.e2e_p95_s),
-        ):
-            if limit is not None:
-                worst = max(worst, values.get(metric, math.inf) / limit)
+        for metric, limit in slo.limits():
+            worst = max(worst, values.get(metric, math.inf) / limit)
     return worst
 
 

@@ -25,14 +25,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from unitcost.capacity.plan import Configuration, Slo
-from unitcost.capacity.search import Planner, PlanResult, _score, evaluate_simulation
+from unitcost.capacity.search import Planner, PlanResult, _score, evaluate_simulation, request_latencies
 from unitcost.capacity.types import Requests
 
 WINDOW_S = 60.0
 MIN_WINDOW_REQUESTS = 200  # a window's p95 needs enough requests: slow workloads get longer windows
 RAMPS = (2.0, 10.0)
 LOSSES = (0.25, 0.5)
-SLO_FIELDS = (("ttft_p95_s", "ttft_s"), ("tpot_p95_ms", "tpot_ms"), ("e2e_p95_s", "e2e_s"))
+#: the latency array each SLO metric is read from
+LATENCY_OF = {"ttft_p95_s": "ttft_s", "tpot_p95_ms": "tpot_ms", "e2e_p95_s": "e2e_s"}
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,8 @@ def first_breach_over_time(
     starts = np.arange(0.0, float(arrival_s.max()) + window_s, window_s)
     window_of = np.searchsorted(starts, arrival_s, side="right") - 1
     earliest: tuple[str | None, float | None] = (None, None)
-    for field, key in SLO_FIELDS:
-        limit = getattr(slo, field)
-        if limit is None:
-            continue
-        values = latencies[key]
+    for field, limit in slo.limits():
+        values = latencies[LATENCY_OF[field]]
         for w in range(len(starts)):
             sample = values[window_of == w]
             sample = sample[~np.isnan(sample)]
@@ -168,11 +166,8 @@ def _case(
         disruptions if disruptions is not None else planner.disruptions(config),  # type: ignore[arg-type]
     )
     evaluation = evaluate_simulation(sim, requests, engine, config, planner.prices(config.gpu), planner.slos)
-    ttft = np.where(np.isfinite(sim.ttft_s), sim.ttft_s, np.inf)
-    e2e = np.where(sim.served, sim.e2e_s, np.inf)
-    outputs = requests.output_tokens.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tpot = np.where(sim.served & (outputs > 1), (e2e - ttft) / np.maximum(outputs - 1, 1) * 1e3, np.nan)
+    latencies = request_latencies(sim, requests)
+    ttft, e2e, tpot = latencies.ttft_s, latencies.e2e_s, latencies.tpot_ms
     breach: tuple[str | None, float | None] = (None, None)
     for k, slo in enumerate(planner.slos.values()):
         rows = requests.class_id == k
