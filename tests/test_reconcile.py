@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from conftest import write_csv
+from focus_lines import focus_line
 from unitcost.analysis import cost_timeseries
 from unitcost.analysis.reconcile import (
     CAUSE_BILL_MISSING,
@@ -34,7 +35,6 @@ from unitcost.analysis.reconcile import (
 )
 from unitcost.config import Config
 from unitcost.errors import CurrencyError
-from unitcost.ingest.focus import FILE_REQUIRED
 from unitcost.workspace import Workspace, open_workspace
 
 
@@ -84,28 +84,8 @@ BILL: list[tuple[int, str, str, str, str, dict[str, str]]] = [
 
 
 def _line(day: int, provider: str, service: str, cost: str, currency: str, extra: dict[str, str]) -> dict[str, Any]:
-    row: dict[str, Any] = {c: "x" for c in FILE_REQUIRED}
-    row |= {
-        "BilledCost": cost,
-        "EffectiveCost": cost,
-        "ListCost": cost,
-        "ContractedCost": cost,
-        "BillingCurrency": currency,
-        "BillingPeriodStart": "2026-10-01T00:00:00Z",
-        "BillingPeriodEnd": "2026-11-01T00:00:00Z",
-        "ChargePeriodStart": f"2026-10-0{day}T00:00:00Z",
-        "ChargePeriodEnd": f"2026-10-0{day + 1}T00:00:00Z",
-        "ChargeCategory": "Usage",
-        "ChargeClass": "",
-        "PricingQuantity": "1",
-        "ProviderName": provider,
-        "ServiceCategory": AI,
-        "ServiceName": service,
-        "ChargeDescription": f"{service} usage",
-        "SkuId": "",
-        "x_UsageType": "",
-    }
-    return row | extra
+    return focus_line(cost=cost, provider=provider, service=service, category=AI, description=f"{service} usage",
+                      currency=currency, day=day, **{"SkuId": "", "x_UsageType": "", **extra})  # fmt: skip
 
 
 def _usage(day: int, provider: str, model: str, tokens: int, n: int, cache_read: int = 0) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_csv
+from focus_lines import focus_line
 from unitcost.analysis.dashboard import Dashboard, build_dashboard
 from unitcost.config import Config
 from unitcost.ingest import ingest_files
-from unitcost.ingest.focus import FILE_REQUIRED
 from unitcost.report import write_html
 from unitcost.report.html import NO_BILL, tenants_for_80_percent, usd
 from unitcost.store import open_store
@@ -223,27 +223,8 @@ RATES = Config.model_validate({"currency_rates": {"EUR": 1.1}})
 def _bill_line(
     day: int, provider: str, category: str, service: str, description: str, cost: str, **extra: str
 ) -> dict[str, object]:
-    row: dict[str, object] = {c: "x" for c in FILE_REQUIRED}
-    row |= {
-        "BilledCost": cost,
-        "EffectiveCost": cost,
-        "ListCost": cost,
-        "ContractedCost": cost,
-        "BillingCurrency": "USD",
-        "BillingPeriodStart": "2025-03-01T00:00:00Z",
-        "BillingPeriodEnd": "2025-04-01T00:00:00Z",
-        "ChargePeriodStart": f"2025-03-0{day}T00:00:00Z",
-        "ChargePeriodEnd": f"2025-03-0{day + 1}T00:00:00Z",
-        "ChargeCategory": "Usage",
-        "ChargeClass": "",
-        "PricingQuantity": "1",
-        "ProviderName": provider,
-        "ServiceCategory": category,
-        "ServiceName": service,
-        "ChargeDescription": description,
-        "Tags": "",
-    }
-    return row | extra
+    return focus_line(cost=cost, provider=provider, service=service, category=category, description=description,
+                      day=day, month="2025-03", **{"Tags": "", **extra})  # fmt: skip
 
 
 #: OpenAI's invoice ($10), a GPU instance ($50), a vector index tagged support-bot ($20), storage (EUR 10 at 1.1)

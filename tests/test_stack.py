@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import write_csv
+from focus_lines import focus_line
 from unitcost.analysis.stack import cost_stack
 from unitcost.config import Config
 from unitcost.errors import CurrencyError
-from unitcost.ingest.focus import FILE_REQUIRED
 from unitcost.workspace import open_workspace
 
 CONFIG = Config.model_validate(
@@ -55,27 +55,8 @@ BILL = [
 
 
 def _line(provider: str, category: str, service: str, cost: str, currency: str, tags: dict | None) -> dict:  # type: ignore[type-arg]
-    row: dict[str, object] = {c: "x" for c in FILE_REQUIRED}
-    row |= {
-        "BilledCost": cost,
-        "EffectiveCost": cost,
-        "ListCost": cost,
-        "ContractedCost": cost,
-        "BillingCurrency": currency,
-        "BillingPeriodStart": "2026-10-01T00:00:00Z",
-        "BillingPeriodEnd": "2026-11-01T00:00:00Z",
-        "ChargePeriodStart": "2026-10-01T00:00:00Z",
-        "ChargePeriodEnd": "2026-10-02T00:00:00Z",
-        "ChargeCategory": "Usage",
-        "ChargeClass": "",
-        "PricingQuantity": "1",
-        "ProviderName": provider,
-        "ServiceCategory": category,
-        "ServiceName": service,
-        "ChargeDescription": service,
-        "Tags": json.dumps(tags) if tags else "",
-    }
-    return row
+    return focus_line(cost=cost, provider=provider, service=service, category=category, description=service,
+                      currency=currency, Tags=json.dumps(tags) if tags else "")  # fmt: skip
 
 
 def _usage_rows(
