@@ -29,6 +29,7 @@ from unitcost.alerts.model import Finding, Rule, RuleContext
 from unitcost.alerts.state import update_state
 from unitcost.config import Config
 from unitcost.errors import PeriodError
+from unitcost.ledger.costs import after_newest_usage
 from unitcost.store import Store
 
 log = logging.getLogger("unitcost.alerts")
@@ -73,11 +74,7 @@ class WatchResult:
 
 def newest_data(store: Store) -> dt.datetime:
     """The evaluation time by default: just after the newest usage row."""
-    row = store.sql("SELECT max(ts) FROM usage")
-    if not row or row[0][0] is None:
-        raise PeriodError("the workspace has no usage rows yet: nothing to watch (ingest some first)")
-    newest: dt.datetime = row[0][0]
-    return newest + dt.timedelta(microseconds=1)
+    return after_newest_usage(store, "nothing to watch")
 
 
 def evaluate(

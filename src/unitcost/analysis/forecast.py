@@ -32,6 +32,7 @@ import numpy as np
 
 from unitcost.config import Config
 from unitcost.errors import InvalidOptionError, PeriodError
+from unitcost.ledger.costs import after_newest_usage
 from unitcost.periods import naive_utc
 from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
@@ -635,14 +636,6 @@ def _check_scope(scope: str) -> None:
         raise InvalidOptionError(f"unknown scope {scope!r}{hint} (choose from {', '.join(choices)})")
 
 
-def _newest(store: Store) -> dt.datetime:
-    row = store.sql("SELECT max(ts) FROM usage")
-    if not row or row[0][0] is None:
-        raise PeriodError("the workspace has no usage rows yet: nothing to forecast (ingest some first)")
-    newest: dt.datetime = row[0][0]
-    return newest + dt.timedelta(microseconds=1)
-
-
 @dataclass
 class _ScopeSeries:
     basis: str
@@ -661,7 +654,7 @@ def _scope_series(store: Store, config: Config, scope: str, at: dt.datetime | No
     _check_scope(scope)
     if top < 0:
         raise InvalidOptionError(f"top must be 0 (all keys) or more, got {top}")
-    at = naive_utc(at) if at is not None else _newest(store)
+    at = naive_utc(at) if at is not None else after_newest_usage(store, "nothing to forecast")
     today = at.date()
     start = dt.datetime.combine(today - HISTORY_DAYS * _DAY, dt.time())
     notes: list[str] = []

@@ -18,6 +18,7 @@ import ibis
 import ibis.expr.types as ir
 
 from unitcost.config import Config
+from unitcost.errors import PeriodError
 from unitcost.pricing import PriceTable, build_price_table
 from unitcost.store import Store
 
@@ -30,6 +31,18 @@ class Ledger:
     prices: PriceTable
     start: dt.datetime | None
     end: dt.datetime | None
+
+
+def after_newest_usage(store: Store, purpose: str) -> dt.datetime:
+    """Just after the newest usage row: the default evaluation time of watch and forecast.
+
+    ``purpose`` ends the error message when there is no usage ("nothing to watch").
+    """
+    row = store.sql("SELECT max(ts) FROM usage")
+    if not row or row[0][0] is None:
+        raise PeriodError(f"the workspace has no usage rows yet: {purpose} (ingest some first)")
+    newest: dt.datetime = row[0][0]
+    return newest + dt.timedelta(microseconds=1)
 
 
 def usage_in_range(store: Store, start: dt.datetime | None, end: dt.datetime | None) -> ir.Table:
