@@ -137,6 +137,14 @@ USAGE = Table(
             "Internal: unique integer of the row, increasing with ingestion order (reports find a unit's last "
             "request by it).",
         ),
+        Column(
+            "unit_next_ts",
+            "TIMESTAMP",
+            "Internal: start time of the next request of the same unit of work (requests ordered by ts, then "
+            "row_id); NULL for the unit's last request. Kept up to date at ingestion, so a window's units of "
+            "work are counted in one pass: a request is its unit's last in [a, b) when unit_next_ts is NULL "
+            "or >= b.",
+        ),
     ),
     key="request_id",
 )
@@ -372,7 +380,7 @@ ALERTS = Table(
 TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS, BILL_LINES, OPS_HOURS, ALERTS)
 
 #: Columns computed by unitcost, never read from input files.
-INTERNAL_COLUMNS = ("unit_id", "row_id")
+INTERNAL_COLUMNS = ("unit_id", "row_id", "unit_next_ts")
 
 STATUSES = ("ok", "error")
 OUTCOME_VALUES = ("success", "failure", "escalated", "abandoned")

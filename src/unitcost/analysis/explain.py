@@ -41,7 +41,6 @@ from unitcost.config import Config
 from unitcost.errors import InvalidOptionError, PeriodError
 from unitcost.ledger.segments import cost_components, price_segments, token_sums
 from unitcost.store import Store
-from unitcost.store.functions import last_by
 
 DRILL_DIMENSIONS = ("tenant", "feature", "workflow", "model", "release", "prompt_version")
 TOKEN_DRIVERS = (
@@ -190,13 +189,12 @@ def _cells(
             out["model"] = r.model
         return out
 
-    # units of work: each credited to the keys of its last request (one aggregate per unit, then its last row)
-    per_unit = u.group_by("unit_id").aggregate(last_row=last_by(u.row_id, u.ts), unit_requests=u.count())
-    last = u.inner_join(per_unit, u.row_id == per_unit.last_row)
-    unit_rows = last.group_by(**keys_of(last)).aggregate(units=last.count(), unit_requests=last.unit_requests.sum())
+    # units of work: each credited to the keys of its last request in the window (one pass, see store.units)
+    window_end = ibis.cases((in_period, ibis.literal(period.end)), else_=ibis.literal(baseline.end))
+    is_last = u.unit_next_ts.isnull() | (u.unit_next_ts >= window_end)
     # token sums per price segment: no join, one pass over the rows
     group = {**keys_of(u), "epoch": seg.epoch(u.ts), "bracket": seg.bracket(u.input_tokens.fill_null(0))}
-    grouped = u.group_by(**group).aggregate(requests=u.count(), **token_sums(u))
+    grouped = u.group_by(**group).aggregate(requests=u.count(), units=is_last.sum(), **token_sums(u))
     g, _ = price_segments(grouped, lookup)
     free = g.cache_hit | g.pool  # no token cost: answered from cache, or paid for by a GPU pool
 
@@ -215,6 +213,7 @@ def _cells(
     rows = g.select(
         *[grouped[k] for k in out_keys],
         requests=grouped.requests,
+        units=grouped.units,
         model_calls=ibis.cases((grouped.cache_hit, 0), else_=grouped.requests),
         input_tokens=grouped.input_tokens,
         cache_read_tokens=grouped.cache_read_tokens,
@@ -224,10 +223,9 @@ def _cells(
         **costs,
     )
     final = rows.group_by(out_keys).aggregate(**{c: rows[c].sum() for c in rows.columns if c not in out_keys})
-    # the units come as rows of their own (no tokens): every later step sums by keys, so they add up the same
-    df = pd.concat([final.to_pandas(), unit_rows.to_pandas()], ignore_index=True)
+    df = final.to_pandas()
     df = df.fillna({c: 0 for c in df.columns if c not in out_keys})
-    for c in ("requests", "model_calls", "units", "unit_requests", "unpriced", *_SUMS[2:]):
+    for c in ("requests", "model_calls", "units", "unpriced", *_SUMS[2:]):
         df[c] = df[c].astype("float64")
     return df
 
@@ -317,7 +315,7 @@ def _apportion(
         tokens=cells["input_tokens"] + cells["output_tokens"],
         **{dim: cells[dim].astype(object).where(cells[dim].notna(), _NONE)},
     )
-    cols = ["units", "unit_requests", "requests", "model_calls", "input_tokens", "cache_read_tokens", "output_tokens"]
+    cols = ["units", "requests", "model_calls", "input_tokens", "cache_read_tokens", "output_tokens"]
     cols += ["cost", "tokens"]
     by_key = _pivot(cells, [dim], cols)
     keys = by_key[dim].tolist()
@@ -331,15 +329,16 @@ def _apportion(
     def col(t: pd.DataFrame, c: str, w: int) -> np.ndarray:
         return t[f"{c}_{w}"].to_numpy(dtype=np.float64)
 
-    # global factors: units (credited to the key of the unit's last request) and requests per unit
+    # global factors: units (credited to the key of the unit's last request) and requests per unit (the key's
+    # requests per unit credited to it: for unit-level dimensions such as tenant, its units' requests)
     du = col(by_key, "units", 1) - col(by_key, "units", 0)
     total_units = phi[:, 0].sum()
     shares = du / du.sum() if abs(du.sum()) > 0 else np.zeros(len(keys))
     add("volume", keys, total_units * shares)
     rpu = centred_shares(
-        col(by_key, "unit_requests", 0),
+        col(by_key, "requests", 0),
         col(by_key, "units", 0),
-        col(by_key, "unit_requests", 1),
+        col(by_key, "requests", 1),
         col(by_key, "units", 1),
     )
     add("retries", keys, phi[:, 2].sum() * rpu)

@@ -21,6 +21,7 @@ from unitcost.config import Config
 from unitcost.errors import IngestError, InputFileNotFound
 from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
 from unitcost.store import Store
+from unitcost.store.units import NEXT_TS, relink_units
 
 
 class OnError(StrEnum):
@@ -400,15 +401,24 @@ def _load(
     good = f"""SELECT * FROM _checked c WHERE _reason IS NULL
         AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.{key} = c.{key}) {first_wins}"""
     if table.name == "usage":
+        old_units = con.execute("SELECT COALESCE(max(unit_id), 0) FROM unit_keys").fetchone()
         _assign_unit_ids(con)
         last = con.execute("SELECT COALESCE(max(row_id), 0) FROM usage").fetchone()
         # record numbers are unique within the file, so offsetting them gives unique row ids
         inserted = con.execute(
-            f"""INSERT INTO usage ({", ".join(cols)}, unit_id, row_id)
-            SELECT {", ".join("g." + c for c in cols)}, k.unit_id, {int(last[0]) if last else 0} + g._record
-            FROM ({good}) g
-            JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id)"""
+            f"""INSERT INTO usage ({", ".join(cols)}, unit_id, row_id, unit_next_ts)
+            SELECT *, {NEXT_TS} FROM (
+              SELECT {", ".join("g." + c for c in cols)}, k.unit_id, {int(last[0]) if last else 0} + g._record AS row_id
+              FROM ({good}) g
+              JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id))"""
         ).fetchone()
+        # units that already had rows: their links change (the new rows above were linked among themselves)
+        if old_units and old_units[0]:
+            relink_units(
+                con,
+                f"SELECT DISTINCT unit_id FROM usage WHERE row_id > {int(last[0]) if last else 0} "
+                f"AND unit_id <= {int(old_units[0])}",
+            )
     else:
         inserted = con.execute(
             f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM ({good})"

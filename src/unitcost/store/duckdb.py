@@ -19,6 +19,7 @@ from ibis.backends.duckdb import Backend
 
 from unitcost.errors import UnitcostError
 from unitcost.schema import TABLES
+from unitcost.store.units import link_all
 
 
 class StoreError(RuntimeError, UnitcostError):
@@ -59,6 +60,9 @@ class Store:
         with self.transaction() as con:
             for table in TABLES:
                 con.execute(table.ddl())
+            columns = {r[0] for r in con.execute("DESCRIBE usage").fetchall()}
+            if "unit_next_ts" not in columns:  # a workspace written before the column existed
+                link_all(con)
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

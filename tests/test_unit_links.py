@@ -1,0 +1,114 @@
+"""Units-of-work links (``usage.unit_next_ts``): kept right at ingestion, and they count a window's units
+exactly as the per-query ``GROUP BY unit_id`` does."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import write_csv
+from unitcost.analysis import cost_report
+from unitcost.config import Config
+from unitcost.store import open_store
+from unitcost.store.units import is_last_in
+from unitcost.workspace import open_workspace
+
+T0 = dt.datetime(2026, 10, 1)
+
+
+def _row(rid: str, trace: str | None, minute: int) -> dict[str, object]:
+    return {
+        "request_id": rid,
+        "trace_id": trace or "",
+        "ts": (T0 + dt.timedelta(minutes=minute)).isoformat(),
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "status": "ok",
+        "feature": f"f{minute % 3}",
+    }
+
+
+def _expected_links(rows: list[tuple[str, str | None, int, int]]) -> dict[str, dt.datetime | None]:
+    """By hand: per request, the start of the next request of its unit, ordered by (ts, ingestion order)."""
+    by_unit: dict[str, list[tuple[int, int, str]]] = {}
+    for rid, trace, minute, order in rows:
+        by_unit.setdefault(trace or rid, []).append((minute, order, rid))
+    out: dict[str, dt.datetime | None] = {}
+    for members in by_unit.values():
+        members.sort()
+        for i, (_, _, rid) in enumerate(members):
+            nxt = members[i + 1][0] if i + 1 < len(members) else None
+            out[rid] = None if nxt is None else T0 + dt.timedelta(minutes=nxt)
+    return out
+
+
+def _stored_links(ws) -> dict[str, dt.datetime | None]:  # type: ignore[no-untyped-def]
+    return dict(ws.store.sql("SELECT request_id, unit_next_ts FROM usage"))
+
+
+def test_links_follow_traces_across_files_and_late_arrivals(tmp_path: Path) -> None:
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    # file 1: trace t1 at minutes 10 and 20, trace t2 at 5, a lone request
+    first = [("a", "t1", 10), ("b", "t1", 20), ("c", "t2", 5), ("d", None, 7)]
+    # file 2: t1 goes on (30), a late t1 request lands between (15), t2 gets one earlier than it had (1)
+    second = [("e", "t1", 30), ("f", "t1", 15), ("g", "t2", 1), ("h", None, 8)]
+    ws.ingest("usage", [write_csv(tmp_path / "1.csv", [_row(*r) for r in first])])
+    ws.ingest("usage", [write_csv(tmp_path / "2.csv", [_row(*r) for r in second])])
+    at = lambda m: T0 + dt.timedelta(minutes=m)  # noqa: E731
+    assert _stored_links(ws) == {
+        "g": at(5), "c": None,  # t2: g (1) -> c (5)
+        "a": at(15), "f": at(20), "b": at(30), "e": None,  # t1: a (10) -> f (15) -> b (20) -> e (30)
+        "d": None, "h": None,
+    }  # fmt: skip
+    ws.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(st.sampled_from(["t1", "t2", "t3", None]), st.integers(0, 120)), min_size=1, max_size=8),
+        min_size=1,
+        max_size=4,
+    ),
+    end=st.integers(1, 121),
+)
+def test_links_match_a_recompute_and_count_units_like_the_report(
+    tmp_path_factory, batches: list[list[tuple[str | None, int]]], end: int
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("links")
+    ws = open_workspace(folder / "w.duckdb", Config())
+    seen: list[tuple[str, str | None, int, int]] = []
+    for b, batch in enumerate(batches):
+        rows = [(f"r{b}-{i}", trace, minute) for i, (trace, minute) in enumerate(batch)]
+        ws.ingest("usage", [write_csv(folder / f"{b}.csv", [_row(*r) for r in rows])])
+        seen += [(rid, trace, minute, len(seen) + i) for i, (rid, trace, minute) in enumerate(rows)]
+        assert _stored_links(ws) == _expected_links(seen)  # after every batch, not only the last
+    # the units of [T0, T0 + end) counted from the links equal the report's GROUP BY unit_id
+    stop = T0 + dt.timedelta(minutes=end)
+    [(linked,)] = ws.store.sql(
+        f"SELECT count(*) FILTER (WHERE {is_last_in('?')}) FROM usage WHERE ts >= ? AND ts < ?", [stop, T0, stop]
+    )
+    report = cost_report(ws.store, ws.config, T0, stop)
+    assert linked == report.units_of_work
+    ws.close()
+
+
+def test_a_workspace_without_links_gets_them_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    ws = open_workspace(path, Config())
+    rows = [("a", "t1", 10), ("b", "t1", 20), ("c", None, 5)]
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", [_row(*r) for r in rows])])
+    ws.store.raw.execute("ALTER TABLE usage DROP COLUMN unit_next_ts")  # as an older version wrote it
+    ws.close()
+    store = open_store(path)
+    assert dict(store.sql("SELECT request_id, unit_next_ts FROM usage")) == {
+        "a": T0 + dt.timedelta(minutes=20),
+        "b": None,
+        "c": None,
+    }
+    store.close()
