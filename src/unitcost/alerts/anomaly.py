@@ -41,10 +41,20 @@ _GAP = 3
 MAX_ROOT_CAUSES = 8
 
 
-def _series(ctx: RuleContext, grain: str, start: dt.datetime) -> pd.DataFrame:
-    """Cost per bucket for all spend (key ``None``) and, for days, per feature; complete buckets only."""
-    t = cost_timeseries(ctx.store, ctx.config, start, ctx.at, grain, "feature", units=False).to_pandas()
+def _fetch(ctx: RuleContext, grains: list[str], start: dt.datetime) -> dict[str, pd.DataFrame]:
+    """Cost per (bucket, feature) for each grain, from one scan: days are sums of their UTC hours."""
+    finest = "hour" if "hour" in grains else "day"
+    t = cost_timeseries(ctx.store, ctx.config, start, ctx.at, finest, "feature", units=False).to_pandas()
     t = t[["period", "key", "cost_usd"]]
+    out = {finest: t}
+    if finest == "hour" and "day" in grains:
+        days = t.assign(period=t["period"].dt.floor("D"))
+        out["day"] = days.groupby(["period", "key"], as_index=False, dropna=False)["cost_usd"].sum()
+    return out
+
+
+def _series(ctx: RuleContext, grain: str, t: pd.DataFrame) -> pd.DataFrame:
+    """Cost per bucket for all spend (key ``None``) and, for days, per feature; complete buckets only."""
     total = t.groupby("period", as_index=False)["cost_usd"].sum().assign(key=None)
     out = pd.concat([total, t], ignore_index=True) if grain == "day" else total
     step = pd.Timedelta(hours=1) if grain == "hour" else pd.Timedelta(days=1)
@@ -108,9 +118,10 @@ def anomaly_rule(ctx: RuleContext) -> list[Finding]:
         return []
     findings: list[Finding] = []
     start = ctx.since - dt.timedelta(days=cfg.history_days)
+    fetched = _fetch(ctx, list(cfg.grains), start)
     for grain in cfg.grains:
         step = pd.Timedelta(hours=1) if grain == "hour" else pd.Timedelta(days=1)
-        series = _series(ctx, grain, start)
+        series = _series(ctx, grain, fetched[grain])
         for key, part in series.groupby("key", dropna=False, sort=True):
             if part.empty:
                 continue
