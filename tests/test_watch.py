@@ -220,3 +220,44 @@ def test_cli_watch_at_then_alerts_lists_them(demo_workspace: Workspace, tmp_path
     assert {r["rule"] for r in rows} == {a["rule"] for a in firing} and all(r["status"] == "firing" for r in rows)
     text = CliRunner().invoke(app, ["--db", str(db), "alerts"])
     assert text.exit_code == 0 and "firing" in text.output
+
+
+def test_deployment_side_statistics_by_hand(tmp_path: Path) -> None:
+    """One side of a version change: per-model request moments and per-unit cost and success, by hand."""
+    from conftest import write_csv
+    from unitcost.alerts.deployment import Change, _side
+
+    config = Config.model_validate(
+        {"prices": {"overrides": [{"provider": "openai", "model": "m", "input_per_mtok": 1.0, "output_per_mtok": 0}]}}
+    )
+    ws = open_workspace(tmp_path / "w.duckdb", config)
+    t0 = dt.datetime(2026, 10, 1, 12)
+    # (request, unit, input tokens -> cost in USD per 1M, status, release)
+    rows = [("a1", "t1", 1_000_000, "error", "r1"), ("a2", "t1", 2_000_000, "ok", "r1"),  # t1: outcome success
+            ("b1", "t2", 3_000_000, "error", "r1"),  # t2: no outcome, last request failed -> failure
+            ("c1", "t3", 4_000_000, "ok", "r1"),  # t3: no outcome, last request ok -> success
+            ("d1", "t4", 5_000_000, "ok", "r1"),  # t4: outcome escalated
+            ("e1", "t5", 7_000_000, "ok", "r2")]  # another version: not on this side  # fmt: skip
+    usage = [
+        {"request_id": r, "trace_id": t, "ts": (t0 + dt.timedelta(minutes=i)).isoformat(), "provider": "openai",
+         "model": "m", "input_tokens": n, "output_tokens": 0, "status": s, "feature": "bot", "release": rel}
+        for i, (r, t, n, s, rel) in enumerate(rows)
+    ]  # fmt: skip
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", usage)], strict=True)
+    outcomes = [{"trace_id": "t1", "ts": "2026-10-01T13:00:00", "outcome": "success"},
+                {"trace_id": "t4", "ts": "2026-10-01T13:00:00", "outcome": "escalated"}]  # fmt: skip
+    ws.ingest("outcomes", [write_csv(tmp_path / "o.csv", outcomes)], strict=True)
+    change = Change("bot", t0 + dt.timedelta(hours=2), {"release": "r2"}, {"release": "r1"}, None)
+    ctx = RuleContext(ws.store, config, t0, t0 + dt.timedelta(days=1))
+    per_model, units = _side(ctx, change, {"release": "r1"}, t0, t0 + dt.timedelta(hours=1))
+    assert per_model["m"]["n"] == 5
+    assert per_model["m"]["s"] == pytest.approx(15.0)
+    assert per_model["m"]["ss"] == pytest.approx(1 + 4 + 9 + 16 + 25)
+    unit_cost = {"t1": 3.0, "t2": 3.0, "t3": 4.0, "t4": 5.0}
+    success = {"t1": 1.0, "t2": 0.0, "t3": 1.0, "t4": 0.0}
+    assert units["n"] == 4
+    assert units["c"] == pytest.approx(sum(unit_cost.values()))
+    assert units["s"] == pytest.approx(2.0)
+    assert units["cc"] == pytest.approx(sum(c * c for c in unit_cost.values()))
+    assert units["cs"] == pytest.approx(sum(unit_cost[k] * success[k] for k in unit_cost))
+    ws.close()

@@ -94,9 +94,8 @@ def _side(ctx: RuleContext, ch: Change, version: dict[str, str], lo: dt.datetime
         .to_pyarrow()
         .to_pylist()
     )
-    units = _units(ctx.store, r)
-    j = r.inner_join(units, r.unit_id == units.u_id)
-    per_unit = j.group_by(j.unit_id).aggregate(c=j.cost_usd.sum(), ok=j.success.max().cast("float64"))
+    units = _units(ctx.store, r, c=r.cost_usd.sum())  # each unit's cost and success, no join back to requests
+    per_unit = units.select(c=units.c, ok=units.success.cast("float64"))
     agg = per_unit.aggregate(
         n=per_unit.count(),
         c=per_unit.c.sum(),

@@ -33,12 +33,14 @@ variance (median over days of ((day value - median day value)^2 / day variance) 
 chi-square with 1 degree of freedom; at least 1; 1 with fewer than 3 days). The medians keep a shift inside
 the baseline from inflating it.
 
-How it runs: three ``GROUP BY`` on the engine over ``[floor(since) - baseline_days, floor(at))``: per (feature,
-day) request counts and token moments with the priced token cost (:func:`~unitcost.ledger.costs.build_ledger`);
-per (feature, day, latency bucket) a log-spaced latency histogram (:data:`LATENCY_BUCKETS_PER_E` buckets per
-factor e, 2.5% wide), which sums exactly over days, so a window of several days has its own p95 (interpolated
-inside the bucket, within ~1%) rather than an average of daily p95s; per (feature, day) units with an outcome
-and escalated units. Everything else is numpy on those small arrays.
+How it runs: two ``GROUP BY`` on the engine over ``[floor(since) - baseline_days, floor(at))``. The first groups
+the model calls by (feature, day, latency bucket, price segment): request counts, token moments and token sums,
+priced per segment (``ledger.segments``); summed per (feature, day) they give the daily figures, and per
+(feature, day, bucket) a log-spaced latency histogram (:data:`LATENCY_BUCKETS_PER_E` buckets per factor e, 2.5%
+wide), which sums exactly over days, so a window of several days has its own p95 (interpolated inside the
+bucket, within ~1%) rather than an average of daily p95s. The second counts, per (feature, day), the units with
+an outcome and the escalated ones, each unit at its last request in the range (``usage.unit_next_ts``, no
+``GROUP BY`` unit). Everything else is numpy on those small arrays.
 
 Evaluations and episodes. The rule evaluates at each UTC midnight ``d`` from ``floor(since) + window_days`` to
 ``floor(at)``: window ``[d - window_days, d)``, baseline ``[d - window_days - baseline_days, d - window_days)``.
@@ -72,10 +74,13 @@ from numpy.typing import NDArray
 from scipy import special
 
 from unitcost.alerts.model import Finding, RuleContext
+from unitcost.analysis.economics import price_lookup
 from unitcost.config import Config, DriftRuleConfig
-from unitcost.ledger.costs import build_ledger, usage_in_range
+from unitcost.ledger.costs import usage_in_range
+from unitcost.ledger.segments import price_segments, token_sums
 from unitcost.periods import naive_utc
 from unitcost.store import Store
+from unitcost.store.units import last_in
 
 Floats = NDArray[np.float64]
 Bools = NDArray[np.bool_]
@@ -156,44 +161,67 @@ def _columns(t: ir.Table) -> dict[str, Any]:
 
 
 def _load(store: Store, config: Config, lo: dt.datetime, hi: dt.datetime, at: dt.datetime) -> _Daily:
-    """Run the three engine aggregations and return them as arrays."""
-    led = build_ledger(store, config, lo, hi).requests
-    calls = led.filter(~led.response_cache_hit.fill_null(False) & led.feature.notnull())
+    """Two engine passes: the daily sums with the latency histogram, then the units with an outcome."""
+    u = usage_in_range(store, lo, hi)
+    calls = u.filter(~u.response_cache_hit.fill_null(False) & u.feature.notnull())
+    _, _, seg, lookup = price_lookup(config, calls)
     x = calls.input_tokens.fill_null(0).cast("float64")
     y = calls.cache_read_tokens.fill_null(0).cast("float64")
     o = calls.output_tokens.fill_null(0).cast("float64")
     retry = ibis.coalesce(calls.attempt > 1, calls.status == "error", False)
-    day = calls.ts.truncate("D")
-    daily = _columns(
-        calls.group_by(feature=calls.feature, day=day).aggregate(
-            requests=calls.count(),
-            input_tokens=x.sum(),
-            input_sq=(x * x).sum(),
-            cache_read=y.sum(),
-            cache_read_sq=(y * y).sum(),
-            input_cache=(x * y).sum(),
-            output_tokens=o.sum(),
-            output_sq=(o * o).sum(),
-            retries=retry.cast("int64").sum(),
-            latency_n=calls.latency_ms.count(),
-            cost_usd=calls.cost_usd.sum().cast("float64"),
-            priced=calls.priced.cast("int64").sum(),
+    log_bucket = (ibis.greatest(calls.latency_ms, 1.0).ln() * LATENCY_BUCKETS_PER_E).floor().cast("int64")
+    # one group per (feature, day, latency bucket, price segment): the (feature, day) sums and the histogram are
+    # sums of these groups, and each group's token sums are priced at its segment's rates (exact: linear)
+    grouped = calls.group_by(
+        feature=calls.feature,
+        day=calls.ts.truncate("D"),
+        bucket=ibis.cases((calls.latency_ms.notnull(), log_bucket), else_=ibis.null("int64")),
+        provider=calls.provider,
+        model=calls.model,
+        epoch=seg.epoch(calls.ts),
+        bracket=seg.bracket(calls.input_tokens.fill_null(0)),
+    ).aggregate(
+        requests=calls.count(),
+        input_sq=(x * x).sum(),
+        cache_read_sq=(y * y).sum(),
+        input_cache=(x * y).sum(),
+        output_sq=(o * o).sum(),
+        retries=retry.cast("int64").sum(),
+        latency_n=calls.latency_ms.count(),
+        **token_sums(calls),
+    )
+    g, cost = price_segments(grouped, lookup)
+    groups = _columns(
+        g.select(
+            feature=grouped.feature,
+            day=grouped.day,
+            bucket=grouped.bucket,
+            requests=grouped.requests,
+            input_tokens=grouped.input_tokens.cast("float64"),
+            input_sq=grouped.input_sq,
+            cache_read=grouped.cache_read_tokens.cast("float64"),
+            cache_read_sq=grouped.cache_read_sq,
+            input_cache=grouped.input_cache,
+            output_tokens=grouped.output_tokens.cast("float64"),
+            output_sq=grouped.output_sq,
+            retries=grouped.retries,
+            latency_n=grouped.latency_n,
+            cost_usd=cost.cast("float64"),
+            priced=ibis.cases((g.input_per_mtok.notnull(), grouped.requests), else_=0),
         )
     )
-    features = sorted(set(daily["feature"].tolist()))
+    features = sorted(set(groups["feature"].tolist()))
     days = (hi - lo).days
-    sums = _pivot(features, lo, days, daily, _SUMS[:12])
+    sums = _pivot(features, lo, days, groups, _SUMS[:12])
 
-    u = usage_in_range(store, lo, hi)
-    u = u.filter(~u.response_cache_hit.fill_null(False) & u.feature.notnull() & u.latency_ms.notnull())
-    bucket = (ibis.greatest(u.latency_ms, 1.0).ln() * LATENCY_BUCKETS_PER_E).floor().cast("int64")
-    hist = _columns(u.group_by(feature=u.feature, day=u.ts.truncate("D"), bucket=bucket).aggregate(n=u.count()))
-    hist = {k: v[np.isin(hist["feature"], features)] for k, v in hist.items()}
-    first = int(hist["bucket"].min()) if hist["bucket"].size else 0
-    width = int(hist["bucket"].max()) - first + 1 if hist["bucket"].size else 1
+    timed = np.asarray([b is not None and b == b for b in groups["bucket"]], dtype=bool)
+    buckets = groups["bucket"][timed].astype(np.int64)
+    first = int(buckets.min()) if buckets.size else 0
+    width = int(buckets.max()) - first + 1 if buckets.size else 1
     latency_hist = np.zeros((len(features), days, width))
-    f_idx = np.searchsorted(np.asarray(features), hist["feature"])
-    np.add.at(latency_hist, (f_idx, _day_index(lo, hist["day"]), hist["bucket"] - first), hist["n"])
+    f_idx = np.searchsorted(np.asarray(features), groups["feature"][timed])
+    at_day = _day_index(lo, groups["day"][timed])
+    np.add.at(latency_hist, (f_idx, at_day, buckets - first), groups["requests"][timed].astype(np.float64))
 
     units = _outcome_units(store, lo, hi, at)
     units = {k: v[np.isin(units["feature"], features)] for k, v in units.items()}
@@ -204,15 +232,14 @@ def _load(store: Store, config: Config, lo: dt.datetime, hi: dt.datetime, at: dt
 def _outcome_units(store: Store, lo: dt.datetime, hi: dt.datetime, at: dt.datetime) -> dict[str, Any]:
     """Units of work with an outcome known before ``at``, per (feature, day) of their last request."""
     u = usage_in_range(store, lo, hi)
-    units = u.group_by("unit_id").aggregate(feature=u.feature.argmax(u.ts), last_ts=u.ts.max())
+    last = u.filter(last_in(u, hi) & u.feature.notnull())  # each unit's last request in the range
     keys = store.table("unit_keys")
     o = store.table("outcomes")
     o = o.filter(o.ts < at)
     ko = o.inner_join(keys, o.trace_id == keys.unit_key).select(o_unit_id=keys.unit_id, outcome=o.outcome)
-    j = units.inner_join(ko, units.unit_id == ko.o_unit_id)
-    j = j.filter(j.feature.notnull())
+    j = last.inner_join(ko, last.unit_id == ko.o_unit_id)
     return _columns(
-        j.group_by(feature=j.feature, day=j.last_ts.truncate("D")).aggregate(
+        j.group_by(feature=j.feature, day=j.ts.truncate("D")).aggregate(
             outcome_units=j.count(), escalated=(j.outcome == "escalated").cast("int64").sum()
         )
     )

@@ -167,11 +167,12 @@ def _period(ts: ir.TimestampValue, grain: str) -> ir.TimestampValue:
     return ts.truncate({"hour": "h", "day": "D", "week": "W", "month": "M"}[grain])
 
 
-def _units(store: Store, u: ir.Table) -> ir.Table:
-    """One row per unit of work: ``u_id``, ``last_row_id`` (its last request), ``success``, ``unit_requests``."""
+def _units(store: Store, u: ir.Table, **extra: ir.Scalar) -> ir.Table:
+    """One row per unit of work: ``u_id``, ``last_row_id`` (its last request), ``success``, ``unit_requests``,
+    and the ``extra`` aggregates of its requests (e.g. its cost)."""
     # one integer aggregate finds the last request and its status: row_id * 2 + (status is ok)
     packed = u.row_id * 2 + (u.status == "ok").cast("int64")
-    units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts), unit_requests=u.count())
+    units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts), unit_requests=u.count(), **extra)
     keys = store.table("unit_keys")
     o = store.table("outcomes")
     ko = o.inner_join(keys, o.trace_id == keys.unit_key).select(o_unit_id=keys.unit_id, outcome=o.outcome)
@@ -179,7 +180,11 @@ def _units(store: Store, u: ir.Table) -> ir.Table:
     last_ok = (j.last % 2) == 1
     outcome = j.outcome.fill_null(ibis.cases((last_ok, "success"), else_="failure"))
     return j.select(
-        u_id=j.unit_id, last_row_id=j.last // 2, success=outcome == "success", unit_requests=j.unit_requests
+        u_id=j.unit_id,
+        last_row_id=j.last // 2,
+        success=outcome == "success",
+        unit_requests=j.unit_requests,
+        **{name: j[name] for name in extra},
     )
 
 

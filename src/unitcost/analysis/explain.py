@@ -41,6 +41,7 @@ from unitcost.config import Config
 from unitcost.errors import InvalidOptionError, PeriodError
 from unitcost.ledger.segments import cost_components, price_segments, token_sums
 from unitcost.store import Store
+from unitcost.store.units import last_in
 
 DRILL_DIMENSIONS = ("tenant", "feature", "workflow", "model", "release", "prompt_version")
 TOKEN_DRIVERS = (
@@ -191,7 +192,7 @@ def _cells(
 
     # units of work: each credited to the keys of its last request in the window (one pass, see store.units)
     window_end = ibis.cases((in_period, ibis.literal(period.end)), else_=ibis.literal(baseline.end))
-    is_last = u.unit_next_ts.isnull() | (u.unit_next_ts >= window_end)
+    is_last = last_in(u, window_end)
     # token sums per price segment: no join, one pass over the rows
     group = {**keys_of(u), "epoch": seg.epoch(u.ts), "bracket": seg.bracket(u.input_tokens.fill_null(0))}
     grouped = u.group_by(**group).aggregate(requests=u.count(), units=is_last.sum(), **token_sums(u))

@@ -14,7 +14,11 @@ opened (:func:`link_all`).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
+import ibis
+import ibis.expr.types as ir
 
 #: the link of a request: the start of the next request of its unit, in (ts, row_id) order
 NEXT_TS = "lead(ts) OVER (PARTITION BY unit_id ORDER BY ts, row_id)"
@@ -23,6 +27,11 @@ NEXT_TS = "lead(ts) OVER (PARTITION BY unit_id ORDER BY ts, row_id)"
 def is_last_in(end_sql: str) -> str:
     """SQL condition: the row is its unit's last request in a window ending at ``end_sql`` (exclusive)."""
     return f"(unit_next_ts IS NULL OR unit_next_ts >= {end_sql})"
+
+
+def last_in(u: ir.Table, end: dt.datetime | ir.TimestampValue) -> ir.BooleanValue:
+    """The ibis twin of :func:`is_last_in`: the row is its unit's last request in a window ending at ``end``."""
+    return u.unit_next_ts.isnull() | (u.unit_next_ts >= (ibis.literal(end) if isinstance(end, dt.datetime) else end))
 
 
 def relink_units(con: duckdb.DuckDBPyConnection, units_sql: str) -> None:
