@@ -173,19 +173,26 @@ def _units(store: Store, u: ir.Table, **extra: ir.Scalar) -> ir.Table:
     # one integer aggregate finds the last request and its status: row_id * 2 + (status is ok)
     packed = u.row_id * 2 + (u.status == "ok").cast("int64")
     units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts), unit_requests=u.count(), **extra)
+    j, success = unit_success(store, units)
+    return j.select(
+        u_id=j.unit_id,
+        last_row_id=j.last // 2,
+        success=success,
+        unit_requests=j.unit_requests,
+        **{name: j[name] for name in extra},
+    )
+
+
+def unit_success(store: Store, units: ir.Table) -> tuple[ir.Table, ir.BooleanValue]:
+    """Join units (``unit_id``, ``last`` = row_id * 2 + (last request ok)) to their outcomes; return the join and
+    whether each unit succeeded: its outcome is success or, without an outcome, its last request was ok."""
     keys = store.table("unit_keys")
     o = store.table("outcomes")
     ko = o.inner_join(keys, o.trace_id == keys.unit_key).select(o_unit_id=keys.unit_id, outcome=o.outcome)
     j = units.left_join(ko, units.unit_id == ko.o_unit_id)
     last_ok = (j.last % 2) == 1
     outcome = j.outcome.fill_null(ibis.cases((last_ok, "success"), else_="failure"))
-    return j.select(
-        u_id=j.unit_id,
-        last_row_id=j.last // 2,
-        success=outcome == "success",
-        unit_requests=j.unit_requests,
-        **{name: j[name] for name in extra},
-    )
+    return j, outcome == "success"
 
 
 def price_lookup(config: Config, u: ir.Table) -> tuple[list[dict[str, Any]], PriceTable, Segmentation, ir.Table]:
