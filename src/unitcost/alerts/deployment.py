@@ -34,9 +34,8 @@ from typing import Any
 from scipy.stats import norm
 
 from unitcost.alerts.model import Finding, RuleContext
-from unitcost.analysis.economics import unit_success
+from unitcost.analysis.economics import _units
 from unitcost.ledger.costs import build_ledger, usage_in_range
-from unitcost.store.functions import last_by
 
 VERSION_DIMENSIONS = ("release", "prompt_version")
 
@@ -84,35 +83,27 @@ def find_changes(ctx: RuleContext, lookback: dt.timedelta) -> list[Change]:
 
 
 def _side(ctx: RuleContext, ch: Change, version: dict[str, str], lo: dt.datetime, hi: dt.datetime) -> Any:
-    """Per-model request stats and per-unit outcome stats of one side, from one priced scan of its requests."""
+    """Per-model request stats and per-unit outcome stats of one side."""
     u = usage_in_range(ctx.store, lo, hi)
     u = u.filter(u.feature == ch.feature, *[u[dim] == value for dim, value in version.items()])
     r = build_ledger(ctx.store, ctx.config, lo, hi, usage=u).requests  # price only the side's requests
     r = r.filter(r.priced)
-    packed = r.row_id * 2 + (r.status == "ok").cast("int64")  # the last request and its status, in one integer
-    cost = r.cost_usd
-    per_unit_model = ctx.store.materialize(
-        r.group_by(["unit_id", "model"]).aggregate(
-            n=r.count(), s=cost.sum(), ss=(cost * cost).sum(), last=last_by(packed, r.ts), last_ts=r.ts.max()
-        )
+    per_model = (
+        r.group_by("model")
+        .aggregate(n=r.count(), s=r.cost_usd.sum(), ss=(r.cost_usd * r.cost_usd).sum())
+        .to_pyarrow()
+        .to_pylist()
     )
-    try:
-        m = per_unit_model
-        per_model = m.group_by("model").aggregate(n=m.n.sum(), s=m.s.sum(), ss=m.ss.sum()).to_pyarrow().to_pylist()
-        units = m.group_by("unit_id").aggregate(c=m.s.sum(), last=last_by(m.last, m.last_ts))
-        j, success = unit_success(ctx.store, units)
-        per_unit = j.select(c=j.c, ok=success.cast("float64"))
-        agg = per_unit.aggregate(
-            n=per_unit.count(),
-            c=per_unit.c.sum(),
-            s=per_unit.ok.sum(),
-            cc=(per_unit.c * per_unit.c).sum(),
-            cs=(per_unit.c * per_unit.ok).sum(),
-        )
-        stats = agg.to_pyarrow().to_pylist()[0]
-    finally:
-        ctx.store.drop(per_unit_model)
-    return {row["model"]: row for row in per_model}, stats
+    units = _units(ctx.store, r, c=r.cost_usd.sum())  # each unit's cost and success, no join back to requests
+    per_unit = units.select(c=units.c, ok=units.success.cast("float64"))
+    agg = per_unit.aggregate(
+        n=per_unit.count(),
+        c=per_unit.c.sum(),
+        s=per_unit.ok.sum(),
+        cc=(per_unit.c * per_unit.c).sum(),
+        cs=(per_unit.c * per_unit.ok).sum(),
+    )
+    return {m["model"]: m for m in per_model}, agg.to_pyarrow().to_pylist()[0]
 
 
 def _request_index(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float] | None:
