@@ -61,21 +61,24 @@ def build_ledger(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     usage: ir.Table | None = None,
+    prices: PriceTable | None = None,
 ) -> Ledger:
     """Return every request in [start, end) with its ``cost_usd`` (NULL when unpriced) and ``unit_key``.
 
     Prices are resolved once per distinct (provider, model, price period), then
     joined on the engine. ``usage``: the requests to price, already filtered (default: all of the range).
+    ``prices``: a price table that covers them, when the caller has one (saves a pass over the requests).
     """
     u = usage_in_range(store, start, end) if usage is None else usage
-    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).execute()
-    if len(seen):
-        lo = seen["first"].min().to_pydatetime()
-        hi = seen["last"].max().to_pydatetime() + dt.timedelta(microseconds=1)
-    else:
-        lo = hi = dt.datetime(2000, 1, 1)
-    pairs = [(str(p), str(m)) for p, m in zip(seen["provider"], seen["model"], strict=True)]
-    prices = build_price_table(pairs, config, lo, hi)
+    if prices is None:
+        seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).execute()
+        if len(seen):
+            lo = seen["first"].min().to_pydatetime()
+            hi = seen["last"].max().to_pydatetime() + dt.timedelta(microseconds=1)
+        else:
+            lo = hi = dt.datetime(2000, 1, 1)
+        pairs = [(str(p), str(m)) for p, m in zip(seen["provider"], seen["model"], strict=True)]
+        prices = build_price_table(pairs, config, lo, hi)
     p = ibis.memtable(prices.to_arrow())
 
     tokens_in = u.input_tokens.fill_null(0)
