@@ -229,3 +229,41 @@ def test_replay_merges_days_into_episodes(tmp_path: Path) -> None:
     assert findings[1].details["spent_usd"] == pytest.approx(9 * 1.5 + REQUEST_USD)  # Nov 1-9, Nov 10 10:00
     assert findings[2].impact_usd_per_month == pytest.approx(30 * 0.25)  # a daily overrun, for 30 days
     assert findings[2].message == "Budget daily: $2.25 of $2.00 spent on Oct 20, over by $0.25"
+
+
+def test_spend_from_the_shared_series_equals_the_cost_report(three_tenants: Workspace) -> None:
+    """Token-only periods are summed from the hourly spend series; they match the cost report to the cent,
+    and one evaluation of the anomaly and budget rules scans spend once per dimension."""
+    from unitcost.alerts.budgets import _period_cost
+    from unitcost.alerts.spend import SpendSeries
+    from unitcost.alerts.watch import evaluate
+    from unitcost.analysis import cost_report
+
+    with three_tenants as ws:
+        spend = SpendSeries(ws.store, ws.config, AT + dt.timedelta(hours=7, minutes=30))
+        # the earliest start first: later ones are filters of its scans (an earlier one would scan again)
+        for start, end in ((dt.datetime(2026, 9, 20), dt.datetime(2026, 10, 9)), (dt.datetime(2026, 10, 1), spend.at)):
+            cost = _period_cost(ws.store, ws.config, spend, start, end, ["tenant", "feature"])
+            report = cost_report(ws.store, ws.config, start, end, ["tenant", "feature"], units=False)
+            assert cost.token_usd == pytest.approx(report.token_cost_usd, abs=0.005)
+            assert cost.layers == pytest.approx(report.layers, abs=0.005)
+            for dim in ("tenant", "feature"):
+                for row in report.breakdown[dim]:
+                    assert cost.keys[(dim, str(row.key))][1] == pytest.approx(row.cost_usd, abs=0.005)
+        assert spend.scans == 2  # tenant and feature, each scanned once from the earliest start
+
+        scans: list[str] = []
+        real = SpendSeries.hourly
+
+        def counting(self: SpendSeries, start: dt.datetime, by: str = "feature") -> Any:
+            before = self.scans
+            out = real(self, start, by)
+            scans.extend([by] * (self.scans - before))
+            return out
+
+        SpendSeries.hourly = counting  # type: ignore[method-assign]
+        try:
+            evaluate(ws.store, ws.config, AT, None, kinds=["anomaly", "budget"])
+        finally:
+            SpendSeries.hourly = real  # type: ignore[method-assign]
+        assert sorted(scans) == ["feature", "tenant"]  # the budgets reuse the anomaly rule's feature scan

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from unitcost.alerts.model import Finding, RuleContext
-from unitcost.analysis.economics import cost_timeseries
 from unitcost.analysis.explain import DRIVER_WORDS, explain_change
 from unitcost.analysis.windows import Window
 
@@ -41,16 +40,14 @@ _GAP = 3
 MAX_ROOT_CAUSES = 8
 
 
-def _fetch(ctx: RuleContext, grains: list[str], start: dt.datetime) -> dict[str, pd.DataFrame]:
-    """Cost per (bucket, feature) for each grain, from one scan: days are sums of their UTC hours."""
-    finest = "hour" if "hour" in grains else "day"
-    t = cost_timeseries(ctx.store, ctx.config, start, ctx.at, finest, "feature", units=False).to_pandas()
-    t = t[["period", "key", "cost_usd"]]
-    out = {finest: t}
-    if finest == "hour" and "day" in grains:
-        days = t.assign(period=t["period"].dt.floor("D"))
-        out["day"] = days.groupby(["period", "key"], as_index=False, dropna=False)["cost_usd"].sum()
-    return out
+def _fetch(ctx: RuleContext, start: dt.datetime) -> dict[str, pd.DataFrame]:
+    """Cost per (bucket, feature) for each grain, from the shared hourly scan: days are sums of their UTC hours."""
+    t = ctx.spend_series().hourly(start, "feature")
+    days = t.assign(period=t["period"].dt.floor("D"))
+    return {
+        "hour": t,
+        "day": days.groupby(["period", "key"], as_index=False, dropna=False)["cost_usd"].sum(),
+    }
 
 
 def _series(ctx: RuleContext, grain: str, t: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +115,7 @@ def anomaly_rule(ctx: RuleContext) -> list[Finding]:
         return []
     findings: list[Finding] = []
     start = ctx.since - dt.timedelta(days=cfg.history_days)
-    fetched = _fetch(ctx, list(cfg.grains), start)
+    fetched = _fetch(ctx, start)
     for grain in cfg.grains:
         step = pd.Timedelta(hours=1) if grain == "hour" else pd.Timedelta(days=1)
         series = _series(ctx, grain, fetched[grain])

@@ -35,8 +35,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import pandas as pd
+
 from unitcost.alerts.model import Finding, RuleContext
-from unitcost.analysis import CostReport, cost_report, cost_timeseries
+from unitcost.alerts.spend import SpendSeries
+from unitcost.analysis import cost_report
 from unitcost.config import BudgetConfig, Config
 from unitcost.periods import naive_utc
 from unitcost.store import Store
@@ -140,19 +143,58 @@ def _history_dims(budgets: Iterable[BudgetConfig]) -> list[str | None]:
     return list(dims) or [None]
 
 
-def _history(
-    store: Store, config: Config, budgets: list[BudgetConfig], start: dt.datetime, end: dt.datetime
-) -> _History:
+def _history(spend: SpendSeries, budgets: list[BudgetConfig], start: dt.datetime) -> _History:
+    """Token cost per day and scope over [start, at) (``start`` on a day), from the hourly spend series."""
     days: dict[tuple[str, str], dict[dt.date, float]] = defaultdict(lambda: defaultdict(float))
     for i, dim in enumerate(_history_dims(budgets)):
-        for row in cost_timeseries(store, config, start, end, "day", dim, units=False).to_pylist():
-            day = row["period"].date()
-            cost = float(row["cost_usd"] or 0)
-            if dim is not None and row["key"] is not None:
-                days[(dim, row["key"])][day] += cost
+        hours = spend.hourly(start, dim or "feature")
+        daily = hours.groupby([hours["period"].dt.floor("D"), "key"], dropna=False)["cost_usd"].sum()
+        for (period, key), cost in daily.items():
+            day = period.date()
+            if dim is not None and not pd.isna(key):
+                days[(dim, str(key))][day] += float(cost)
             if i == 0:
-                days[("all", "")][day] += cost
+                days[("all", "")][day] += float(cost)
     return _History({k: dict(v) for k, v in days.items()})
+
+
+@dataclass(frozen=True)
+class _PeriodCost:
+    """What a budget reads of a period: fully loaded and token cost, in total, per layer and per scope key."""
+
+    loaded_usd: float
+    token_usd: float
+    layers: dict[str, float]
+    #: (dimension, key) -> (fully loaded, token)
+    keys: dict[tuple[str, str], tuple[float, float]]
+
+
+def _period_cost(
+    store: Store, config: Config, spend: SpendSeries, start: dt.datetime, end: dt.datetime, by: list[str]
+) -> _PeriodCost:
+    """The cost of [start, end): summed from the spend series when the period has token cost alone (no bill,
+    GPU pools or people time), else from the fully loaded cost report."""
+    from unitcost.analysis.stack import has_stack_inputs  # stack builds on the analysis package
+
+    if not has_stack_inputs(store, config, start, end) and set(by) <= {"tenant", "feature"}:
+        total = float(spend.total(start, end, by[0] if by else "feature").sum())
+        keys = {}
+        for dim in by:
+            for key, cost in spend.total(start, end, dim).items():
+                if not pd.isna(key):
+                    keys[(dim, str(key))] = (float(cost), float(cost))
+        return _PeriodCost(total, total, {"model_api": total}, keys)
+    report = cost_report(store, config, start, end, by, units=False)
+    keys = {
+        (dim, str(row.key)): (
+            float(row.fully_loaded_cost_usd if row.fully_loaded_cost_usd is not None else row.cost_usd),
+            float(row.cost_usd),
+        )
+        for dim in by
+        for row in report.breakdown.get(dim, [])
+        if row.key is not None
+    }
+    return _PeriodCost(float(report.total_cost_usd), float(report.token_cost_usd), dict(report.layers), keys)
 
 
 # ------------------------------------------------------------------------------------------------ projection
@@ -211,19 +253,14 @@ class _Spend:
     default_scale: float = 1.0
 
 
-def _spend(budget: BudgetConfig, report: CostReport) -> _Spend:
+def _spend(budget: BudgetConfig, cost: _PeriodCost) -> _Spend:
     if not budget.scope:
-        return _Spend(float(report.total_cost_usd), float(report.token_cost_usd), ("all", ""))
+        return _Spend(cost.loaded_usd, cost.token_usd, ("all", ""))
     [(dim, key)] = budget.scope.items()
     if dim == "layer":
-        return _Spend(
-            float(report.layers.get(key, 0.0)), float(report.token_cost_usd), ("all", ""), float(key == "model_api")
-        )
-    for row in report.breakdown.get(dim, []):
-        if row.key == key:
-            loaded = row.fully_loaded_cost_usd if row.fully_loaded_cost_usd is not None else row.cost_usd
-            return _Spend(float(loaded), float(row.cost_usd), (dim, key))
-    return _Spend(0.0, 0.0, (dim, key))
+        return _Spend(cost.layers.get(key, 0.0), cost.token_usd, ("all", ""), float(key == "model_api"))
+    loaded, token = cost.keys.get((dim, key), (0.0, 0.0))
+    return _Spend(loaded, token, (dim, key))
 
 
 def _status(
@@ -287,16 +324,18 @@ def _by(slots: Iterable[_Slot]) -> list[str]:
     return sorted({dim for s in slots for dim in s.budget.scope if dim != "layer"})
 
 
-def _evaluate(store: Store, config: Config, slots: list[_Slot], history: _History) -> list[BudgetStatus]:
+def _evaluate(
+    store: Store, config: Config, spend: SpendSeries, slots: list[_Slot], history: _History
+) -> list[BudgetStatus]:
     """The status of each slot; slots that share a period and an evaluation time share one cost report."""
     groups: dict[tuple[dt.datetime, dt.datetime], list[_Slot]] = defaultdict(list)
     for s in slots:
         groups[(s.period_start, s.at)].append(s)
     statuses: dict[int, BudgetStatus] = {}
     for (start, at), members in groups.items():
-        report = cost_report(store, config, start, at, _by(members), units=False)
+        cost = _period_cost(store, config, spend, start, at, _by(members))
         for s in members:
-            statuses[id(s)] = _status(s.budget, _spend(s.budget, report), history, s.period_start, s.period_end, s.at)
+            statuses[id(s)] = _status(s.budget, _spend(s.budget, cost), history, s.period_start, s.period_end, s.at)
     return [statuses[id(s)] for s in slots]
 
 
@@ -317,7 +356,9 @@ def _replayed_spend(
     return replace(month, loaded_usd=loaded, token_usd=token)
 
 
-def _replay(store: Store, config: Config, slots: list[_Slot], history: _History, at: dt.datetime) -> list[BudgetStatus]:
+def _replay(
+    store: Store, config: Config, spend: SpendSeries, slots: list[_Slot], history: _History, at: dt.datetime
+) -> list[BudgetStatus]:
     """The status of each slot of a replay: one cost report per month (and one for the day of ``at``).
 
     The slots at ``at`` are exact (their own report); earlier ones take their token cost from the daily history
@@ -325,27 +366,31 @@ def _replay(store: Store, config: Config, slots: list[_Slot], history: _History,
     or pool cost).
     """
     by = _by(slots)
-    months: dict[dt.datetime, tuple[CostReport, tuple[dt.datetime, dt.datetime]]] = {}
+    months: dict[dt.datetime, tuple[_PeriodCost, tuple[dt.datetime, dt.datetime]]] = {}
     for start in sorted({period_bounds("month", s.period_start)[0] for s in slots}):
         end = min(period_bounds("month", start)[1], at)
-        months[start] = (cost_report(store, config, start, end, by, units=False), (start, end))
+        months[start] = (_period_cost(store, config, spend, start, end, by), (start, end))
     exact = {id(s): s for s in slots if s.at == at and (s.budget.period == "month" or s.at < s.period_end)}
     days_at = {(s.period_start, s.at) for s in exact.values() if s.budget.period == "day"}
-    day_reports = {key: cost_report(store, config, *key, by, units=False) for key in days_at}
+    day_reports = {key: _period_cost(store, config, spend, *key, by) for key in days_at}
     statuses = []
     for s in slots:
         month_start = period_bounds("month", s.period_start)[0]
         report, month_range = months[month_start]
         if id(s) in exact:
-            spend = _spend(s.budget, day_reports[(s.period_start, s.at)] if s.budget.period == "day" else report)
+            spent = _spend(s.budget, day_reports[(s.period_start, s.at)] if s.budget.period == "day" else report)
         else:
-            spend = _replayed_spend(s, _spend(s.budget, report), month_range, history)
-        statuses.append(_status(s.budget, spend, history, s.period_start, s.period_end, s.at))
+            spent = _replayed_spend(s, _spend(s.budget, report), month_range, history)
+        statuses.append(_status(s.budget, spent, history, s.period_start, s.period_end, s.at))
     return statuses
 
 
-def budget_status(store: Store, config: Config, at: dt.datetime) -> list[BudgetStatus]:
+def budget_status(
+    store: Store, config: Config, at: dt.datetime, spend: SpendSeries | None = None
+) -> list[BudgetStatus]:
     """Return where each configured budget stands at ``at`` (naive UTC, or aware).
+
+    ``spend``: the evaluation's shared spend series (alerts.spend), if any; it must end at ``at``.
 
     >>> import tempfile, os
     >>> from unitcost.workspace import open_workspace
@@ -358,9 +403,12 @@ def budget_status(store: Store, config: Config, at: dt.datetime) -> list[BudgetS
     at = naive_utc(at)
     if not config.budgets:
         return []
-    history = _history(store, config, config.budgets, _day_start(at) - HISTORY_DAYS * _DAY, at)
+    spend = spend or SpendSeries(store, config, at)
     slots = [_Slot(b, at, at, *period_bounds(b.period, at)) for b in config.budgets]
-    return _evaluate(store, config, slots, history)
+    # one spend scan from the earliest day needed serves the history and the periods' spend
+    spend.hourly(min(_day_start(at) - HISTORY_DAYS * _DAY, *(s.period_start for s in slots)), "feature")
+    history = _history(spend, config.budgets, _day_start(at) - HISTORY_DAYS * _DAY)
+    return _evaluate(store, config, spend, slots, history)
 
 
 # ------------------------------------------------------------------------------------------------ the rule
@@ -476,12 +524,14 @@ def budget_rule(ctx: RuleContext) -> list[Finding]:
         return []
     at, since = naive_utc(ctx.at), naive_utc(ctx.since)
     if since >= at - _DAY:
-        return [_finding(s, at, None) for s in budget_status(ctx.store, config, at) if s.alerting]
+        shared = ctx.spend if ctx.spend is not None and ctx.spend.at == at else None
+        return [_finding(s, at, None) for s in budget_status(ctx.store, config, at, shared) if s.alerting]
     per_budget = {b.name: _replay_slots(b, since, at) for b in config.budgets}
     all_slots = [s for slots in per_budget.values() for s in slots]
     first = min(min(s.period_start for s in all_slots), _day_start(since) - HISTORY_DAYS * _DAY)
-    history = _history(ctx.store, config, config.budgets, first, at)
-    statuses = dict(zip(map(id, all_slots), _replay(ctx.store, config, all_slots, history, at), strict=True))
+    spend = ctx.spend_series()
+    history = _history(spend, config.budgets, first)
+    statuses = dict(zip(map(id, all_slots), _replay(ctx.store, config, spend, all_slots, history, at), strict=True))
     findings: list[Finding] = []
     for slots in per_budget.values():
         findings += _episodes(slots, [statuses[id(s)] for s in slots])

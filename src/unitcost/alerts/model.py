@@ -12,10 +12,13 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from unitcost.config import Config
 from unitcost.store import Store
+
+if TYPE_CHECKING:
+    from unitcost.alerts.spend import SpendSeries
 
 Kind = Literal["budget", "anomaly", "drift", "deployment_regression"]
 KINDS: tuple[Kind, ...] = ("budget", "anomaly", "drift", "deployment_regression")
@@ -67,6 +70,14 @@ class RuleContext:
     config: Config
     since: dt.datetime
     at: dt.datetime
+    #: token cost per hour, shared by the rules of one evaluation (None: a rule scans for itself)
+    spend: SpendSeries | None = None
+
+    def spend_series(self) -> SpendSeries:
+        """The shared spend series, or one of this rule's own."""
+        from unitcost.alerts.spend import SpendSeries
+
+        return self.spend or SpendSeries(self.store, self.config, self.at)
 
 
 #: a rule: the findings over the context's window

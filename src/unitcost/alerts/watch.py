@@ -26,6 +26,7 @@ from unitcost.alerts.budgets import budget_rule
 from unitcost.alerts.deployment import deployment_rule
 from unitcost.alerts.drift import drift_rule
 from unitcost.alerts.model import Finding, Rule, RuleContext
+from unitcost.alerts.spend import SpendSeries
 from unitcost.alerts.state import update_state
 from unitcost.config import Config
 from unitcost.errors import PeriodError
@@ -34,9 +35,10 @@ from unitcost.store import Store
 
 log = logging.getLogger("unitcost.alerts")
 
+#: in this order: the anomaly rule's spend scan starts earliest, so the budgets reuse it (alerts.spend)
 RULES: dict[str, Rule] = {
-    "budget": budget_rule,
     "anomaly": anomaly_rule,
+    "budget": budget_rule,
     "drift": drift_rule,
     "deployment_regression": deployment_rule,
 }
@@ -82,10 +84,11 @@ def evaluate(
 ) -> list[Finding]:
     """Every rule's findings over [since, at) (``since`` None: each rule's own look-back), sorted by start."""
     findings: list[Finding] = []
+    spend = SpendSeries(store, config, at)  # one spend scan for the anomaly and budget rules
     for kind, rule in RULES.items():
         if kinds and kind not in kinds:
             continue
-        findings += rule(RuleContext(store, config, since or at - LOOKBACK[kind], at))
+        findings += rule(RuleContext(store, config, since or at - LOOKBACK[kind], at, spend))
     return sorted(findings, key=lambda f: (f.started_at, f.rule))
 
 
