@@ -158,6 +158,18 @@ UNIT_KEYS = Table(
     key="unit_key",
 )
 
+USAGE_MODELS = Table(
+    "usage_models",
+    (
+        Column("provider", "VARCHAR", "Provider of the usage rows."),
+        Column("model", "VARCHAR", "Model of the usage rows."),
+        Column("first_ts", "TIMESTAMP", "Time of the pair's earliest usage row, UTC."),
+        Column("last_ts", "TIMESTAMP", "Time of the pair's latest usage row, UTC."),
+        Column("requests", "BIGINT", "Usage rows of the pair."),
+    ),
+    key=None,
+)
+
 OUTCOMES = Table(
     "outcomes",
     (
@@ -377,7 +389,17 @@ ALERTS = Table(
     key="alert_key",
 )
 
-TABLES: tuple[Table, ...] = (USAGE, OUTCOMES, QUARANTINE, INGEST_LOG, UNIT_KEYS, BILL_LINES, OPS_HOURS, ALERTS)
+TABLES: tuple[Table, ...] = (
+    USAGE,
+    OUTCOMES,
+    QUARANTINE,
+    INGEST_LOG,
+    UNIT_KEYS,
+    USAGE_MODELS,
+    BILL_LINES,
+    OPS_HOURS,
+    ALERTS,
+)
 
 #: Columns computed by unitcost, never read from input files.
 INTERNAL_COLUMNS = ("unit_id", "row_id", "unit_next_ts")

@@ -22,8 +22,10 @@ feature or one layer) per calendar month or per day (UTC). Evaluated at a time `
   (at least one hour), with no interval.
 
 A scope alerts when it has spent more than its amount (exceeded) or its projection reaches ``warn_at`` x amount
-("projected to exceed"). One evaluation costs one cost report per budget period kind plus one cost time series
-per dimension that budgets are scoped by (one for tenant and/or all-spend and layer budgets).
+("projected to exceed"). The daily history, and the spend of a period with token cost alone (no bill, GPU
+pools or people time), are sums of the evaluation's hourly spend series (``alerts.spend``), which ``watch``
+shares with the anomaly rule: one scan per dimension that budgets are scoped by (feature for all-spend and
+layer budgets). A period with other layers takes its spend from one fully loaded cost report per period kind.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from unitcost.pricing import PriceTable, build_price_table
 from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
 from unitcost.store.functions import last_by
+from unitcost.store.models import models_in
 
 GRAINS = ("hour", "day", "week", "month")
 #: operations that count as retrieval queries (the ``retrieval_queries`` allocation driver)
@@ -195,10 +196,13 @@ def unit_success(store: Store, units: ir.Table) -> tuple[ir.Table, ir.BooleanVal
     return j, outcome == "success"
 
 
-def price_lookup(config: Config, u: ir.Table) -> tuple[list[dict[str, Any]], PriceTable, Segmentation, ir.Table]:
-    """Prices for the (provider, model) pairs of ``u``: the pairs seen, the price table, its segmentation and
-    the per-segment rates as an engine table (join it with :func:`price_segments`)."""
-    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
+def price_lookup(
+    config: Config, store: Store, start: dt.datetime | None, end: dt.datetime | None
+) -> tuple[list[dict[str, Any]], PriceTable, Segmentation, ir.Table]:
+    """Prices for the (provider, model) pairs with usage in [start, end), from the model catalog
+    (``store.models``, no pass over the requests): the pairs, the price table, its segmentation and the
+    per-segment rates as an engine table (join it with :func:`price_segments`)."""
+    seen = models_in(store, start, end)
     lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
     hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)
     prices = build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi)
@@ -223,7 +227,7 @@ def _scan(
     then NULL, for callers that need cost alone (the spend series alert rules read).
     """
     u = usage_in_range(store, start, end)
-    seen, prices, seg, lookup = price_lookup(config, u)
+    _, prices, seg, lookup = price_lookup(config, store, start, end)
 
     # 1. each request with its unit's success, and whether it is the unit's last request
     if units:
@@ -245,11 +249,14 @@ def _scan(
         "epoch": seg.epoch(r.ts),
         "bracket": seg.bracket(r.input_tokens.fill_null(0)),
         "success": success,
-        "is_error": r.status == "error",
+        # errors matter only to waste, which needs units: a constant key costs nothing to group by
+        "is_error": (r.status == "error") if units else ibis.literal(False),
         "cache_hit": r.response_cache_hit.fill_null(False),
     }
     grouped = r.group_by(**keys_cols).aggregate(
         requests=r.count(),
+        first_ts=r.ts.min(),
+        last_ts=r.ts.max(),
         **token_sums(r),
         **(
             {"units_of_work": is_last.sum(), "successful_outcomes": (is_last & success).sum()}
@@ -279,14 +286,14 @@ def _scan(
         *(("gpu_seconds", "retrieval_queries", "egress_bytes") if stack_drivers else ()),
     )
     segments = g.select(
-        *[grouped[c] for c in (*out_cols, *sums)],
+        *[grouped[c] for c in (*out_cols, *sums, "first_ts", "last_ts")],
         cost_usd=ibis.cases((g.cache_hit, ibis.literal(0.0)), else_=token_cost).cast(_MONEY),
         priced=g.cache_hit | g.input_per_mtok.notnull(),
         price_source=g.price_source,
     )
-    first = min((r["first"] for r in seen), default=None)
-    last = max((r["last"] for r in seen), default=None)
-    return _Scan(store.materialize(segments), prices, first, last)
+    table = store.materialize(segments)
+    span = table.aggregate(first=table.first_ts.min(), last=table.last_ts.max()).to_pyarrow().to_pylist()[0]
+    return _Scan(table, prices, span["first"], span["last"])
 
 
 def _drop(store: Store, scan: _Scan) -> None:

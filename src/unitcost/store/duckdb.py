@@ -19,6 +19,7 @@ from ibis.backends.duckdb import Backend
 
 from unitcost.errors import UnitcostError
 from unitcost.schema import TABLES
+from unitcost.store.models import rebuild as rebuild_models
 from unitcost.store.units import link_all
 
 
@@ -58,11 +59,15 @@ class Store:
     def ensure_schema(self) -> None:
         """Create the canonical tables that do not exist yet."""
         with self.transaction() as con:
+            existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
             for table in TABLES:
                 con.execute(table.ddl())
+            # a workspace written before the units-of-work links or the model catalog existed
             columns = {r[0] for r in con.execute("DESCRIBE usage").fetchall()}
-            if "unit_next_ts" not in columns:  # a workspace written before the column existed
+            if "unit_next_ts" not in columns:
                 link_all(con)
+            if "usage" in existing and "usage_models" not in existing:
+                rebuild_models(con)
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

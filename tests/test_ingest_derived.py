@@ -1,5 +1,5 @@
-"""Units-of-work links (``usage.unit_next_ts``): kept right at ingestion, and they count a window's units
-exactly as the per-query ``GROUP BY unit_id`` does."""
+"""What ingestion keeps besides the rows: the units-of-work links (``usage.unit_next_ts``), which count a
+window's units exactly as the per-query ``GROUP BY unit_id`` does, and the model catalog (``usage_models``)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ T0 = dt.datetime(2026, 10, 1)
 
 def _row(rid: str, trace: str | None, minute: int) -> dict[str, object]:
     return {
+        "model": "gpt-4o" if minute % 2 else "gpt-4o-mini",
         "request_id": rid,
         "trace_id": trace or "",
         "ts": (T0 + dt.timedelta(minutes=minute)).isoformat(),
         "provider": "openai",
-        "model": "gpt-4o",
         "input_tokens": 100,
         "output_tokens": 10,
         "status": "ok",
@@ -88,6 +88,9 @@ def test_links_match_a_recompute_and_count_units_like_the_report(
         ws.ingest("usage", [write_csv(folder / f"{b}.csv", [_row(*r) for r in rows])])
         seen += [(rid, trace, minute, len(seen) + i) for i, (rid, trace, minute) in enumerate(rows)]
         assert _stored_links(ws) == _expected_links(seen)  # after every batch, not only the last
+        assert ws.store.sql("SELECT * FROM usage_models ORDER BY model") == ws.store.sql(
+            "SELECT provider, model, min(ts), max(ts), count(*) FROM usage GROUP BY ALL ORDER BY model"
+        )  # the model catalog too
     # the units of [T0, T0 + end) counted from the links equal the report's GROUP BY unit_id
     stop = T0 + dt.timedelta(minutes=end)
     [(linked,)] = ws.store.sql(
@@ -111,4 +114,28 @@ def test_a_workspace_without_links_gets_them_when_opened(tmp_path: Path) -> None
         "b": None,
         "c": None,
     }
+    store.close()
+
+
+def test_the_model_catalog_is_rebuilt_for_an_older_workspace_and_clipped_to_a_range(tmp_path: Path) -> None:
+    from unitcost.store.models import models_in
+
+    path = tmp_path / "old.duckdb"
+    ws = open_workspace(path, Config())
+    rows = [("a", "t1", 10), ("b", "t1", 21), ("c", None, 40)]  # gpt-4o-mini at 10 and 40, gpt-4o at 21
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", [_row(*r) for r in rows])])
+    ws.store.raw.execute("DROP TABLE usage_models")  # as an older version wrote it
+    ws.close()
+    store = open_store(path)
+    at = lambda m: T0 + dt.timedelta(minutes=m)  # noqa: E731
+    assert store.sql("SELECT model, first_ts, last_ts, requests FROM usage_models ORDER BY model") == [
+        ("gpt-4o", at(21), at(21), 1),
+        ("gpt-4o-mini", at(10), at(40), 2),
+    ]
+    # [15, 30): gpt-4o-mini's traffic spans it (a gap inside the range is fine: pricing it changes nothing)
+    assert [(m["model"], m["first"], m["last"]) for m in models_in(store, at(15), at(30))] == [
+        ("gpt-4o", at(21), at(21)),
+        ("gpt-4o-mini", at(15), at(30) - dt.timedelta(microseconds=1)),
+    ]
+    assert models_in(store, at(41), at(50)) == []
     store.close()
