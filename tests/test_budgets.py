@@ -267,3 +267,19 @@ def test_spend_from_the_shared_series_equals_the_cost_report(three_tenants: Work
         finally:
             SpendSeries.hourly = real  # type: ignore[method-assign]
         assert sorted(scans) == ["feature", "tenant"]  # the budgets reuse the anomaly rule's feature scan
+
+
+def test_the_spend_series_scans_again_for_an_off_hour_start(three_tenants: Workspace) -> None:
+    """A kept scan serves later starts on the hour; an off-hour start gets its own scan (its partial hour)."""
+    from unitcost.alerts.spend import SpendSeries
+
+    with three_tenants as ws:
+        spend = SpendSeries(ws.store, ws.config, AT)
+        spend.hourly(dt.datetime(2026, 10, 1))
+        on_the_hour = spend.hourly(dt.datetime(2026, 10, 5, 10))
+        assert spend.scans == 1 and on_the_hour["period"].min() == dt.datetime(2026, 10, 5, 10)
+        off = spend.hourly(dt.datetime(2026, 10, 5, 10, 30))  # acme's request at 10:00 is before it
+        fresh = SpendSeries(ws.store, ws.config, AT).hourly(dt.datetime(2026, 10, 5, 10, 30))
+        assert spend.scans == 2
+        assert off["cost_usd"].sum() == pytest.approx(fresh["cost_usd"].sum())
+        assert off["cost_usd"].sum() == pytest.approx(on_the_hour["cost_usd"].sum() - 3 * REQUEST_USD)

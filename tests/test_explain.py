@@ -270,3 +270,30 @@ def test_cli_explain_json(demo_workspace: Workspace, regression_day: Any) -> Non
     assert {"driver", "change_usd", "share_pct", "top_contributors"} <= set(doc["drivers"][0])
     bad = CliRunner().invoke(app, ["--db", str(db), "explain", "--period", "2026-13-01"])
     assert bad.exit_code == 2 and "expected a date" in bad.output
+
+
+def test_a_filter_counts_units_among_the_rows_it_keeps(tmp_path: Path) -> None:
+    """Each unit is a router call then a bot call: filtered to the router, the unit ends on its router call
+    (the stored link points at the bot call, which the filter drops)."""
+    from conftest import write_csv
+
+    base = Window(dt.datetime(2026, 10, 12), dt.datetime(2026, 10, 13), "b")
+    period = Window(dt.datetime(2026, 10, 13), dt.datetime(2026, 10, 14), "p")
+
+    def units(day: dt.datetime, n: int, prefix: str) -> list[dict[str, Any]]:
+        return [
+            {"ts": (day + dt.timedelta(minutes=10 * i, seconds=j)).isoformat(), "request_id": f"{prefix}{i}-{j}",
+             "trace_id": f"{prefix}{i}", "provider": "openai", "model": "gpt-4o", "feature": feature,
+             "status": "ok", "input_tokens": 1000, "output_tokens": 100}
+            for i in range(n)
+            for j, feature in enumerate(("router", "bot"))
+        ]  # fmt: skip
+
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", units(base.start, 10, "b") + units(period.start, 20, "p"))])
+    e = explain_change(ws.store, ws.config, period, base, where={"feature": "router"})
+    assert (e.metrics["baseline"]["units_of_work"], e.metrics["period"]["units_of_work"]) == (10, 20)
+    drivers = {d.driver: d.change_usd for d in e.drivers}
+    assert drivers["volume"] == pytest.approx(e.change_usd)  # twice the units, same units: all volume
+    assert abs(e.residual_usd) < 1e-9
+    ws.close()

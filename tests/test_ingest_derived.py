@@ -19,7 +19,7 @@ from unitcost.workspace import open_workspace
 T0 = dt.datetime(2026, 10, 1)
 
 
-def _row(rid: str, trace: str | None, minute: int) -> dict[str, object]:
+def _row(rid: str, trace: str | None, minute: int, feature: str | None = None) -> dict[str, object]:
     return {
         "model": "gpt-4o" if minute % 2 else "gpt-4o-mini",
         "request_id": rid,
@@ -29,7 +29,7 @@ def _row(rid: str, trace: str | None, minute: int) -> dict[str, object]:
         "input_tokens": 100,
         "output_tokens": 10,
         "status": "ok",
-        "feature": f"f{minute % 3}",
+        "feature": feature or f"f{minute % 3}",
     }
 
 
@@ -85,19 +85,26 @@ def test_links_match_a_recompute_and_count_units_like_the_report(
     seen: list[tuple[str, str | None, int, int]] = []
     for b, batch in enumerate(batches):
         rows = [(f"r{b}-{i}", trace, minute) for i, (trace, minute) in enumerate(batch)]
-        ws.ingest("usage", [write_csv(folder / f"{b}.csv", [_row(*r) for r in rows])])
+        # features by position, so requests of a unit that start at the same minute differ in feature
+        ws.ingest("usage", [write_csv(folder / f"{b}.csv", [_row(*r, f"f{i % 3}") for i, r in enumerate(rows)])])
         seen += [(rid, trace, minute, len(seen) + i) for i, (rid, trace, minute) in enumerate(rows)]
         assert _stored_links(ws) == _expected_links(seen)  # after every batch, not only the last
         assert ws.store.sql("SELECT * FROM usage_models ORDER BY model") == ws.store.sql(
             "SELECT provider, model, min(ts), max(ts), count(*) FROM usage GROUP BY ALL ORDER BY model"
         )  # the model catalog too
-    # the units of [T0, T0 + end) counted from the links equal the report's GROUP BY unit_id
+    # the units of [T0, T0 + end) counted from the links equal the report's GROUP BY unit_id, per feature too
+    # (ties in ts go to the later-ingested request in both)
     stop = T0 + dt.timedelta(minutes=end)
-    [(linked,)] = ws.store.sql(
-        f"SELECT count(*) FILTER (WHERE {is_last_in('?')}) FROM usage WHERE ts >= ? AND ts < ?", [stop, T0, stop]
+    linked = dict(
+        ws.store.sql(
+            f"SELECT feature, count(*) FILTER (WHERE {is_last_in('?')}) FROM usage WHERE ts >= ? AND ts < ? "
+            "GROUP BY feature",
+            [stop, T0, stop],
+        )
     )
-    report = cost_report(ws.store, ws.config, T0, stop)
-    assert linked == report.units_of_work
+    report = cost_report(ws.store, ws.config, T0, stop, by=["feature"])
+    assert sum(linked.values()) == report.units_of_work
+    assert {r.key: r.units_of_work for r in report.breakdown["feature"]} == linked
     ws.close()
 
 
@@ -139,3 +146,18 @@ def test_the_model_catalog_is_rebuilt_for_an_older_workspace_and_clipped_to_a_ra
     ]
     assert models_in(store, at(41), at(50)) == []
     store.close()
+
+
+def test_requests_that_start_together_credit_the_later_ingested_one_in_the_report_too(tmp_path: Path) -> None:
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    rows = [(f"{t}-{f}", f"t{t}", 10, f) for t in range(50) for f in ("x", "y")]  # x then y, same instant
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", [_row(*r) for r in rows])])
+    report = cost_report(ws.store, ws.config, T0, T0 + dt.timedelta(hours=1), by=["feature"])
+    assert {r.key: r.units_of_work for r in report.breakdown["feature"]} == {"x": 0, "y": 50}
+    [(x, y)] = ws.store.sql(
+        f"SELECT count(*) FILTER (WHERE feature = 'x' AND {is_last_in('?')}), "
+        f"count(*) FILTER (WHERE feature = 'y' AND {is_last_in('?')}) FROM usage",
+        [T0 + dt.timedelta(hours=1)] * 2,
+    )
+    assert (x, y) == (0, 50)
+    ws.close()

@@ -33,7 +33,9 @@ class SpendSeries:
     def hourly(self, start: dt.datetime, by: str = "feature") -> pd.DataFrame:
         """Cost per (hour, key of ``by``) over [start, at); a start off the hour makes its first bucket partial."""
         kept = self._scans.get(by)
-        if kept is None or kept[0] > start:
+        on_the_hour = start == start.replace(minute=0, second=0, microsecond=0)
+        # a kept scan serves a later start on the hour (whole buckets); an off-hour start needs its partial bucket
+        if kept is None or kept[0] > start or (kept[0] != start and not on_the_hour):
             t = cost_timeseries(self.store, self.config, start, self.at, "hour", by, units=False).to_pandas()
             kept = (start, t[["period", "key", "cost_usd"]].astype({"cost_usd": "float64"}))
             self._scans[by] = kept

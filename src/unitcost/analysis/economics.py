@@ -173,7 +173,7 @@ def _units(store: Store, u: ir.Table, **extra: ir.Scalar) -> ir.Table:
     and the ``extra`` aggregates of its requests (e.g. its cost)."""
     # one integer aggregate finds the last request and its status: row_id * 2 + (status is ok)
     packed = u.row_id * 2 + (u.status == "ok").cast("int64")
-    units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts), unit_requests=u.count(), **extra)
+    units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts, u.row_id), unit_requests=u.count(), **extra)
     j, success = unit_success(store, units)
     return j.select(
         u_id=j.unit_id,
@@ -200,8 +200,8 @@ def price_lookup(
     config: Config, store: Store, start: dt.datetime | None, end: dt.datetime | None
 ) -> tuple[list[dict[str, Any]], PriceTable, Segmentation, ir.Table]:
     """Prices for the (provider, model) pairs with usage in [start, end), from the model catalog
-    (``store.models``, no pass over the requests): the pairs, the price table, its segmentation and the
-    per-segment rates as an engine table (join it with :func:`price_segments`)."""
+    (``usage_models``, see ``unitcost/store/models.py``; no pass over the requests): the pairs, the price table,
+    its segmentation and the per-segment rates as an engine table (join it with :func:`price_segments`)."""
     seen = models_in(store, start, end)
     lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
     hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)

@@ -191,6 +191,10 @@ def _cells(
         return out
 
     # units of work: each credited to the keys of its last request in the window (one pass, see store.units)
+    if where:  # the last request among the rows kept: the stored link may point at a request filtered out
+        order = ibis.window(group_by=u.unit_id, order_by=[u.ts, u.row_id])
+        u = u.mutate(unit_next_ts=u.ts.lead().over(order))
+    in_period = (u.ts >= period.start) & (u.ts < period.end)
     window_end = ibis.cases((in_period, ibis.literal(period.end)), else_=ibis.literal(baseline.end))
     is_last = last_in(u, window_end)
     # token sums per price segment: no join, one pass over the rows
