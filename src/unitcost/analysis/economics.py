@@ -173,7 +173,7 @@ def _units(store: Store, u: ir.Table, **extra: ir.Scalar) -> ir.Table:
     and the ``extra`` aggregates of its requests (e.g. its cost)."""
     # one integer aggregate finds the last request and its status: row_id * 2 + (status is ok)
     packed = u.row_id * 2 + (u.status == "ok").cast("int64")
-    units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts, u.row_id), unit_requests=u.count(), **extra)
+    units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts), unit_requests=u.count(), **extra)
     j, success = unit_success(store, units)
     return j.select(
         u_id=j.unit_id,
