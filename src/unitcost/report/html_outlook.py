@@ -683,7 +683,8 @@ def outlook_html(
                 forecast_fig,
                 "chart-forecast",
                 "The dark line is the daily cost so far; the dashed line is the forecast and the shaded bands hold "
-                "80% and 95% of the simulated futures. The diamond is the projected month-end total.",
+                "80% and 95% of the simulated futures. The diamond marks the last day of the month; the label at "
+                "the top gives the projected month-end total.",
             )
         )
     if scenarios_doc is not None:
