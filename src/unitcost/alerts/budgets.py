@@ -178,7 +178,7 @@ def _period_cost(
     GPU pools or people time), else from the fully loaded cost report."""
     from unitcost.analysis.stack import has_stack_inputs  # stack builds on the analysis package
 
-    if not has_stack_inputs(store, config, start, end) and set(by) <= {"tenant", "feature"}:
+    if not has_stack_inputs(store, config, start, end):  # budget scopes are tenant or feature: both series
         total = float(spend.total(start, end, by[0] if by else "feature").sum())
         keys = {}
         for dim in by:

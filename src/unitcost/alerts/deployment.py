@@ -36,7 +36,6 @@ from scipy.stats import norm
 from unitcost.alerts.model import Finding, RuleContext
 from unitcost.analysis.economics import _units
 from unitcost.ledger.costs import build_ledger, usage_in_range
-from unitcost.pricing import PriceTable, build_price_table
 
 VERSION_DIMENSIONS = ("release", "prompt_version")
 
@@ -52,23 +51,12 @@ class Change:
     replaced_at: dt.datetime | None
 
 
-def find_changes(ctx: RuleContext, lookback: dt.timedelta) -> tuple[list[Change], PriceTable]:
-    """Version changes per feature whose first request falls in [since, at), and the prices of every model of
-    those features in the range (one pass over the requests gives both)."""
+def find_changes(ctx: RuleContext, lookback: dt.timedelta) -> list[Change]:
+    """Version changes per feature whose first request falls in [since, at)."""
     u = ctx.store.table("usage")
     u = u.filter((u.ts >= ctx.since - lookback) & (u.ts < ctx.at) & u.feature.notnull())
-    seen = (
-        u.group_by(["feature", *VERSION_DIMENSIONS, "provider", "model"])
-        .aggregate(first=u.ts.min(), last=u.ts.max())
-        .to_pyarrow()
-        .to_pylist()
-    )
-    prices = build_price_table(
-        sorted({(g["provider"], g["model"]) for g in seen}),
-        ctx.config,
-        min((g["first"] for g in seen), default=ctx.since),
-        max((g["last"] for g in seen), default=ctx.at) + dt.timedelta(microseconds=1),
-    )
+    # one pass: the first request of each (feature, release, prompt version), then of each version alone
+    seen = u.group_by(["feature", *VERSION_DIMENSIONS]).aggregate(first=u.ts.min()).to_pyarrow().to_pylist()
     first: dict[tuple[str, str, str], dt.datetime] = {}
     for g in seen:
         for dim in VERSION_DIMENSIONS:
@@ -95,7 +83,7 @@ def find_changes(ctx: RuleContext, lookback: dt.timedelta) -> tuple[list[Change]
                 replaced = groups[i + 1][0]["first"] if i + 1 < len(groups) else None
                 changes.append(Change(feature, start, new, old, replaced))
             current.update(new)
-    return changes, prices
+    return changes
 
 
 def _side(
@@ -104,12 +92,11 @@ def _side(
     version: dict[str, str],
     lo: dt.datetime,
     hi: dt.datetime,
-    prices: PriceTable | None = None,
 ) -> Any:
     """Per-model request stats and per-unit outcome stats of one side."""
     u = usage_in_range(ctx.store, lo, hi)
     u = u.filter(u.feature == ch.feature, *[u[dim] == value for dim, value in version.items()])
-    r = build_ledger(ctx.store, ctx.config, lo, hi, usage=u, prices=prices).requests  # the side's requests only
+    r = build_ledger(ctx.store, ctx.config, lo, hi, usage=u).requests  # price only the side's requests
     r = r.filter(r.priced)
     per_model = (
         r.group_by("model")
@@ -183,11 +170,10 @@ def deployment_rule(ctx: RuleContext) -> list[Finding]:
         return []
     window = dt.timedelta(days=cfg.window_days)
     findings = []
-    changes, prices = find_changes(ctx, window)
-    for ch in changes:
+    for ch in find_changes(ctx, window):
         end = min(ch.at + window, ctx.at, ch.replaced_at or ctx.at)
-        before_models, before_units = _side(ctx, ch, ch.old, ch.at - window, ch.at, prices)
-        after_models, after_units = _side(ctx, ch, ch.new, ch.at, end, prices)
+        before_models, before_units = _side(ctx, ch, ch.old, ch.at - window, ch.at)
+        after_models, after_units = _side(ctx, ch, ch.new, ch.at, end)
         idx = _request_index(before_models, after_models)
         if idx is None or idx["n_before"] < cfg.min_requests or idx["n_after"] < cfg.min_requests:
             continue

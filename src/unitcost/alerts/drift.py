@@ -164,7 +164,7 @@ def _load(store: Store, config: Config, lo: dt.datetime, hi: dt.datetime, at: dt
     """Two engine passes: the daily sums with the latency histogram, then the units with an outcome."""
     u = usage_in_range(store, lo, hi)
     calls = u.filter(~u.response_cache_hit.fill_null(False) & u.feature.notnull())
-    _, _, seg, lookup = price_lookup(config, store, lo, hi)
+    _, seg, lookup = price_lookup(config, store, lo, hi)
     x = calls.input_tokens.fill_null(0).cast("float64")
     y = calls.cache_read_tokens.fill_null(0).cast("float64")
     o = calls.output_tokens.fill_null(0).cast("float64")

@@ -38,13 +38,12 @@ import pyarrow as pa
 
 from unitcost.config import Config
 from unitcost.errors import UnknownDimensionError
-from unitcost.ledger.costs import usage_in_range
+from unitcost.ledger.costs import prices_in_range, usage_in_range
 from unitcost.ledger.segments import Segmentation, price_segments, segment_prices, segmentation, token_sums
-from unitcost.pricing import PriceTable, build_price_table
+from unitcost.pricing import PriceTable
 from unitcost.schema import DIMENSIONS
 from unitcost.store import Store
 from unitcost.store.functions import last_by
-from unitcost.store.models import models_in
 
 GRAINS = ("hour", "day", "week", "month")
 #: operations that count as retrieval queries (the ``retrieval_queries`` allocation driver)
@@ -198,16 +197,12 @@ def unit_success(store: Store, units: ir.Table) -> tuple[ir.Table, ir.BooleanVal
 
 def price_lookup(
     config: Config, store: Store, start: dt.datetime | None, end: dt.datetime | None
-) -> tuple[list[dict[str, Any]], PriceTable, Segmentation, ir.Table]:
-    """Prices for the (provider, model) pairs with usage in [start, end), from the model catalog
-    (``usage_models``, see ``unitcost/store/models.py``; no pass over the requests): the pairs, the price table,
-    its segmentation and the per-segment rates as an engine table (join it with :func:`price_segments`)."""
-    seen = models_in(store, start, end)
-    lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
-    hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)
-    prices = build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi)
+) -> tuple[PriceTable, Segmentation, ir.Table]:
+    """Prices for the (provider, model) pairs with usage in [start, end) (:func:`prices_in_range`): the price
+    table, its segmentation and the per-segment rates as an engine table (join it with :func:`price_segments`)."""
+    prices, lo, hi = prices_in_range(store, config, start, end)
     seg = segmentation(prices, lo, hi)
-    return seen, prices, seg, ibis.memtable(segment_prices(prices, seg, lo))
+    return prices, seg, ibis.memtable(segment_prices(prices, seg, lo))
 
 
 def _scan(
@@ -227,7 +222,7 @@ def _scan(
     then NULL, for callers that need cost alone (the spend series alert rules read).
     """
     u = usage_in_range(store, start, end)
-    _, prices, seg, lookup = price_lookup(config, store, start, end)
+    prices, seg, lookup = price_lookup(config, store, start, end)
 
     # 1. each request with its unit's success, and whether it is the unit's last request
     if units:

@@ -177,7 +177,7 @@ def _cells(
         u = u.filter(u[dim] == value)
     in_period = (u.ts >= period.start) & (u.ts < period.end)
     u = u.filter(in_period | ((u.ts >= baseline.start) & (u.ts < baseline.end)))
-    _, _, seg, lookup = price_lookup(config, store, min(period.start, baseline.start), max(period.end, baseline.end))
+    _, seg, lookup = price_lookup(config, store, min(period.start, baseline.start), max(period.end, baseline.end))
 
     def keys_of(r: ir.Table) -> dict[str, ir.Value]:
         out: dict[str, ir.Value] = {

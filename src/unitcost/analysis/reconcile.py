@@ -31,15 +31,16 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from unitcost.analysis.economics import price_lookup
 from unitcost.analysis.stack import BILL_PROVIDER_SQL, usd_micros
 from unitcost.config import Config
 from unitcost.ingest.base import quote_ident, sql_literal
 from unitcost.ledger.allocation import from_micros, to_micros
 from unitcost.ledger.costs import usage_in_range
 from unitcost.ledger.layers import classify_sql
-from unitcost.ledger.segments import price_segments, segment_prices, segmentation
-from unitcost.pricing import build_price_table
+from unitcost.ledger.segments import price_segments
 from unitcost.store import Store
+from unitcost.store.models import models_in
 
 CAUSE_TELEMETRY_MISSING = "telemetry missing"
 CAUSE_UNPRICED = "unpriced model: add a price override"
@@ -155,14 +156,9 @@ def _telemetry(
     rate, for the cache rule).
     """
     u = usage_in_range(store, start, end)
-    seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).to_pyarrow().to_pylist()
-    if not seen:
+    if not models_in(store, start, end):
         return []
-    lo = min(r["first"] for r in seen)
-    hi = max(r["last"] for r in seen) + dt.timedelta(microseconds=1)
-    prices = build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi)
-    seg = segmentation(prices, lo, hi)
-    lookup = ibis.memtable(segment_prices(prices, seg, lo))
+    _, seg, lookup = price_lookup(config, store, start, end)
     grouped = u.group_by(
         day=u.ts.truncate("D"),
         provider=u.provider,

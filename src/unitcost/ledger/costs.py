@@ -21,6 +21,7 @@ from unitcost.config import Config
 from unitcost.errors import PeriodError
 from unitcost.pricing import PriceTable, build_price_table
 from unitcost.store import Store
+from unitcost.store.models import models_in
 
 
 @dataclass
@@ -55,30 +56,35 @@ def usage_in_range(store: Store, start: dt.datetime | None, end: dt.datetime | N
     return u
 
 
+def prices_in_range(
+    store: Store, config: Config, start: dt.datetime | None, end: dt.datetime | None
+) -> tuple[PriceTable, dt.datetime, dt.datetime]:
+    """The prices of every (provider, model) with usage in [start, end), and the span [lo, hi) of that usage.
+
+    The pairs come from the model catalog (``usage_models``, kept at ingestion: ``store/models.py``), not from a
+    pass over the requests; a pair with a gap in its traffic inside the range is priced for nothing.
+    """
+    seen = models_in(store, start, end)
+    lo = min((r["first"] for r in seen), default=dt.datetime(2000, 1, 1))
+    hi = max((r["last"] for r in seen), default=lo) + dt.timedelta(microseconds=1)
+    return build_price_table([(r["provider"], r["model"]) for r in seen], config, lo, hi), lo, hi
+
+
 def build_ledger(
     store: Store,
     config: Config,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     usage: ir.Table | None = None,
-    prices: PriceTable | None = None,
 ) -> Ledger:
     """Return every request in [start, end) with its ``cost_usd`` (NULL when unpriced) and ``unit_key``.
 
-    Prices are resolved once per distinct (provider, model, price period), then
-    joined on the engine. ``usage``: the requests to price, already filtered (default: all of the range).
-    ``prices``: a price table that covers them, when the caller has one (saves a pass over the requests).
+    Prices are resolved once per distinct (provider, model, price period) of the range
+    (:func:`prices_in_range`), then joined on the engine. ``usage``: the requests to price, already filtered
+    (default: all of the range).
     """
     u = usage_in_range(store, start, end) if usage is None else usage
-    if prices is None:
-        seen = u.group_by(["provider", "model"]).aggregate(first=u.ts.min(), last=u.ts.max()).execute()
-        if len(seen):
-            lo = seen["first"].min().to_pydatetime()
-            hi = seen["last"].max().to_pydatetime() + dt.timedelta(microseconds=1)
-        else:
-            lo = hi = dt.datetime(2000, 1, 1)
-        pairs = [(str(p), str(m)) for p, m in zip(seen["provider"], seen["model"], strict=True)]
-        prices = build_price_table(pairs, config, lo, hi)
+    prices, _, _ = prices_in_range(store, config, start, end)
     p = ibis.memtable(prices.to_arrow())
 
     tokens_in = u.input_tokens.fill_null(0)

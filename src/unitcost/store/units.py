@@ -34,12 +34,13 @@ def last_in(u: ir.Table, end: dt.datetime | ir.TimestampValue) -> ir.BooleanValu
     return u.unit_next_ts.isnull() | (u.unit_next_ts >= (ibis.literal(end) if isinstance(end, dt.datetime) else end))
 
 
-def relink_units(con: duckdb.DuckDBPyConnection, units_sql: str) -> None:
-    """Recompute ``unit_next_ts`` of every row of the units ``units_sql`` selects (a query of ``unit_id``);
-    only rows whose link changes are written."""
+def relink_units(con: duckdb.DuckDBPyConnection, units_sql: str | None = None) -> None:
+    """Recompute ``unit_next_ts`` of every row of the units ``units_sql`` selects (a query of ``unit_id``; None:
+    every unit); only rows whose link changes are written."""
+    where = f"WHERE unit_id IN ({units_sql})" if units_sql is not None else ""
     con.execute(
         f"""UPDATE usage SET unit_next_ts = l.nx
-        FROM (SELECT row_id, {NEXT_TS} AS nx FROM usage WHERE unit_id IN ({units_sql})) l
+        FROM (SELECT row_id, {NEXT_TS} AS nx FROM usage {where}) l
         WHERE usage.row_id = l.row_id AND usage.unit_next_ts IS DISTINCT FROM l.nx"""
     )
 
@@ -52,8 +53,4 @@ def link_all(con: duckdb.DuckDBPyConnection) -> None:
     columns = {r[0] for r in con.execute("DESCRIBE usage").fetchall()}
     if "unit_next_ts" not in columns:
         con.execute("ALTER TABLE usage ADD COLUMN unit_next_ts TIMESTAMP")
-    con.execute(
-        f"""UPDATE usage SET unit_next_ts = l.nx
-        FROM (SELECT row_id, {NEXT_TS} AS nx FROM usage) l
-        WHERE usage.row_id = l.row_id AND usage.unit_next_ts IS DISTINCT FROM l.nx"""
-    )
+    relink_units(con)
