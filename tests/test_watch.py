@@ -223,9 +223,10 @@ def test_cli_watch_at_then_alerts_lists_them(demo_workspace: Workspace, tmp_path
 
 
 def test_deployment_side_statistics_by_hand(tmp_path: Path) -> None:
-    """One side of a version change: per-model request moments and per-unit cost and success, by hand."""
+    """Sides of version changes: per-model request moments and per-unit cost and success, by hand; sides that
+    share requests (the same feature and version over overlapping times) each get all of theirs."""
     from conftest import write_csv
-    from unitcost.alerts.deployment import Change, _side
+    from unitcost.alerts.deployment import _passes, _sides, _SideSpec
 
     config = Config.model_validate(
         {"prices": {"overrides": [{"provider": "openai", "model": "m", "input_per_mtok": 1.0, "output_per_mtok": 0}]}}
@@ -247,9 +248,16 @@ def test_deployment_side_statistics_by_hand(tmp_path: Path) -> None:
     outcomes = [{"trace_id": "t1", "ts": "2026-10-01T13:00:00", "outcome": "success"},
                 {"trace_id": "t4", "ts": "2026-10-01T13:00:00", "outcome": "escalated"}]  # fmt: skip
     ws.ingest("outcomes", [write_csv(tmp_path / "o.csv", outcomes)], strict=True)
-    change = Change("bot", t0 + dt.timedelta(hours=2), {"release": "r2"}, {"release": "r1"}, None)
     ctx = RuleContext(ws.store, config, t0, t0 + dt.timedelta(days=1))
-    per_model, units = _side(ctx, change, {"release": "r1"}, t0, t0 + dt.timedelta(hours=1))
+    hour = t0 + dt.timedelta(hours=1)
+    specs = [
+        _SideSpec("bot", {"release": "r1"}, t0, hour),
+        _SideSpec("bot", {"release": "r2"}, t0, hour),
+        _SideSpec("bot", {"release": "r1"}, t0 + dt.timedelta(minutes=2), hour),  # overlaps the first side
+        _SideSpec("other", {"release": "r1"}, t0, hour),  # no requests
+    ]
+    assert _passes(specs) == [[0, 1, 3], [2]]
+    (per_model, units), r2, late, other = _sides(ctx, specs)
     assert per_model["m"]["n"] == 5
     assert per_model["m"]["s"] == pytest.approx(15.0)
     assert per_model["m"]["ss"] == pytest.approx(1 + 4 + 9 + 16 + 25)
@@ -260,4 +268,9 @@ def test_deployment_side_statistics_by_hand(tmp_path: Path) -> None:
     assert units["s"] == pytest.approx(2.0)
     assert units["cc"] == pytest.approx(sum(c * c for c in unit_cost.values()))
     assert units["cs"] == pytest.approx(sum(unit_cost[k] * success[k] for k in unit_cost))
+    assert r2[0]["m"]["n"] == 1 and r2[0]["m"]["s"] == pytest.approx(7.0) and r2[1]["n"] == 1
+    # from minute 2 on: b1, c1, d1 (units t2, t3, t4)
+    assert late[0]["m"]["n"] == 3 and late[0]["m"]["s"] == pytest.approx(12.0)
+    assert late[1]["n"] == 3 and late[1]["c"] == pytest.approx(12.0) and late[1]["s"] == pytest.approx(1.0)
+    assert other == ({}, {"n": 0, "c": 0.0, "s": 0.0, "cc": 0.0, "cs": 0.0})
     ws.close()

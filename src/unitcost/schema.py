@@ -170,6 +170,57 @@ USAGE_MODELS = Table(
     key=None,
 )
 
+_TOKEN_SUM = "Sum of the usage rows' {} (0 where empty)."
+
+USAGE_HOURLY = Table(
+    "usage_hourly",
+    (
+        Column("hour", "TIMESTAMP", "UTC hour the usage rows started in."),
+        Column("feature", "VARCHAR", "Feature of the usage rows."),
+        Column("release", "VARCHAR", "Release of the usage rows."),
+        Column("prompt_version", "VARCHAR", "Prompt version of the usage rows."),
+        Column("provider", "VARCHAR", "Provider of the usage rows."),
+        Column("model", "VARCHAR", "Model of the usage rows."),
+        Column("cache_hit", "BOOLEAN", "response_cache_hit of the usage rows (NULL counted as false)."),
+        Column(
+            "band",
+            "INTEGER",
+            "Input-token band of the rows: how many price-tier thresholds (usage_rollup_bands) their "
+            "input_tokens exceed, so any price bracket is a union of bands.",
+        ),
+        Column("requests", "BIGINT", "Usage rows."),
+        Column("first_ts", "TIMESTAMP", "Earliest ts of the rows."),
+        Column("last_ts", "TIMESTAMP", "Latest ts of the rows."),
+        *(Column(c, "BIGINT", _TOKEN_SUM.format(c)) for c in (
+            "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens"
+        )),  # fmt: skip
+        Column("input_sq", "DOUBLE", "Sum of input_tokens squared."),
+        Column("cache_read_sq", "DOUBLE", "Sum of cache_read_tokens squared."),
+        Column("input_cache", "DOUBLE", "Sum of input_tokens x cache_read_tokens."),
+        Column("output_sq", "DOUBLE", "Sum of output_tokens squared."),
+        Column("retries", "BIGINT", "Rows that are retries (attempt > 1; without attempt, status error)."),
+        Column("latency_n", "BIGINT", "Rows with a latency_ms."),
+    ),
+    key=None,
+)
+
+USAGE_LATENCY = Table(
+    "usage_latency",
+    (
+        Column("day", "TIMESTAMP", "UTC day the model calls started in."),
+        Column("feature", "VARCHAR", "Feature of the model calls (rows without one are left out)."),
+        Column("bucket", "INTEGER", "floor(40 x ln(max(latency_ms, 1))): log-spaced buckets 2.5% wide."),
+        Column("requests", "BIGINT", "Model calls (not response cache hits) with a latency in the bucket."),
+    ),
+    key=None,
+)
+
+USAGE_ROLLUP_BANDS = Table(
+    "usage_rollup_bands",
+    (Column("edge", "BIGINT", "An input-token threshold the bands of usage_hourly split at."),),
+    key=None,
+)
+
 OUTCOMES = Table(
     "outcomes",
     (
@@ -396,6 +447,9 @@ TABLES: tuple[Table, ...] = (
     INGEST_LOG,
     UNIT_KEYS,
     USAGE_MODELS,
+    USAGE_HOURLY,
+    USAGE_LATENCY,
+    USAGE_ROLLUP_BANDS,
     BILL_LINES,
     OPS_HOURS,
     ALERTS,

@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
 from scipy.stats import norm
 
 from unitcost.alerts.model import Finding, RuleContext
@@ -86,34 +87,86 @@ def find_changes(ctx: RuleContext, lookback: dt.timedelta) -> list[Change]:
     return changes
 
 
-def _side(
-    ctx: RuleContext,
-    ch: Change,
-    version: dict[str, str],
-    lo: dt.datetime,
-    hi: dt.datetime,
-) -> Any:
-    """Per-model request stats and per-unit outcome stats of one side."""
-    u = usage_in_range(ctx.store, lo, hi)
-    u = u.filter(u.feature == ch.feature, *[u[dim] == value for dim, value in version.items()])
-    r = build_ledger(ctx.store, ctx.config, lo, hi, usage=u).requests  # price only the side's requests
-    r = r.filter(r.priced)
-    per_model = (
-        r.group_by("model")
-        .aggregate(n=r.count(), s=r.cost_usd.sum(), ss=(r.cost_usd * r.cost_usd).sum())
-        .to_pyarrow()
-        .to_pylist()
-    )
-    units = _units(ctx.store, r, c=r.cost_usd.sum())  # each unit's cost and success, no join back to requests
-    per_unit = units.select(c=units.c, ok=units.success.cast("float64"))
-    agg = per_unit.aggregate(
-        n=per_unit.count(),
-        c=per_unit.c.sum(),
-        s=per_unit.ok.sum(),
-        cc=(per_unit.c * per_unit.c).sum(),
-        cs=(per_unit.c * per_unit.ok).sum(),
-    )
-    return {m["model"]: m for m in per_model}, agg.to_pyarrow().to_pylist()[0]
+@dataclass(frozen=True)
+class _SideSpec:
+    """The requests of one side of a change: a feature on a version, in [lo, hi)."""
+
+    feature: str
+    version: dict[str, str]
+    lo: dt.datetime
+    hi: dt.datetime
+
+
+def _disjoint(a: _SideSpec, b: _SideSpec) -> bool:
+    """No request can be on both sides: another feature, another version or a disjoint time range."""
+    other_version = any(d in b.version and b.version[d] != v for d, v in a.version.items())
+    return a.feature != b.feature or other_version or a.hi <= b.lo or b.hi <= a.lo
+
+
+def _passes(specs: list[_SideSpec]) -> list[list[int]]:
+    """Split the sides into groups of pairwise disjoint sides, so a request belongs to at most one side of its
+    group; in practice one group."""
+    passes: list[list[int]] = []
+    for i, s in enumerate(specs):
+        for group in passes:
+            if all(_disjoint(specs[j], s) for j in group):
+                group.append(i)
+                break
+        else:
+            passes.append([i])
+    return passes
+
+
+_NO_UNITS = {"n": 0, "c": 0.0, "s": 0.0, "cc": 0.0, "cs": 0.0}
+
+
+def _sides(ctx: RuleContext, specs: list[_SideSpec]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Per-model request stats and per-unit outcome stats of every side: two engine passes per group of
+    non-overlapping sides (:func:`_passes`), not two per side."""
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = [({}, dict(_NO_UNITS)) for _ in specs]
+    for group in _passes(specs):
+        lo, hi = min(specs[i].lo for i in group), max(specs[i].hi for i in group)
+        u = usage_in_range(ctx.store, lo, hi)
+        side = ibis.cases(
+            *[
+                (
+                    ibis.and_(
+                        u.feature == specs[i].feature,
+                        u.ts >= specs[i].lo,
+                        u.ts < specs[i].hi,
+                        *[u[dim] == value for dim, value in specs[i].version.items()],
+                    ),
+                    i,
+                )
+                for i in group
+            ],
+            else_=ibis.null("int64"),
+        )
+        u = u.mutate(side=side)
+        u = u.filter(u.side.notnull())
+        r = build_ledger(ctx.store, ctx.config, lo, hi, usage=u).requests  # price only the sides' requests
+        r = r.filter(r.priced)
+        per_model = (
+            r.group_by(["side", "model"])
+            .aggregate(n=r.count(), s=r.cost_usd.sum(), ss=(r.cost_usd * r.cost_usd).sum())
+            .to_pyarrow()
+            .to_pylist()
+        )
+        for m in per_model:
+            out[m["side"]][0][m["model"]] = m
+        # each unit's cost and success on its side, no join back to the requests
+        units = _units(ctx.store, r, ("side",), c=r.cost_usd.sum())
+        per_unit = units.select(side=units.side, c=units.c, ok=units.success.cast("float64"))
+        agg = per_unit.group_by("side").aggregate(
+            n=per_unit.count(),
+            c=per_unit.c.sum(),
+            s=per_unit.ok.sum(),
+            cc=(per_unit.c * per_unit.c).sum(),
+            cs=(per_unit.c * per_unit.ok).sum(),
+        )
+        for a in agg.to_pyarrow().to_pylist():
+            out[a["side"]] = (out[a["side"]][0], a)
+    return out
 
 
 def _request_index(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float] | None:
@@ -170,10 +223,16 @@ def deployment_rule(ctx: RuleContext) -> list[Finding]:
         return []
     window = dt.timedelta(days=cfg.window_days)
     findings = []
-    for ch in find_changes(ctx, window):
-        end = min(ch.at + window, ctx.at, ch.replaced_at or ctx.at)
-        before_models, before_units = _side(ctx, ch, ch.old, ch.at - window, ch.at)
-        after_models, after_units = _side(ctx, ch, ch.new, ch.at, end)
+    changes = find_changes(ctx, window)
+    ends = [min(ch.at + window, ctx.at, ch.replaced_at or ctx.at) for ch in changes]
+    specs = [
+        side
+        for ch, end in zip(changes, ends, strict=True)
+        for side in (_SideSpec(ch.feature, ch.old, ch.at - window, ch.at), _SideSpec(ch.feature, ch.new, ch.at, end))
+    ]
+    stats = _sides(ctx, specs)
+    for k, (ch, end) in enumerate(zip(changes, ends, strict=True)):
+        (before_models, before_units), (after_models, after_units) = stats[2 * k], stats[2 * k + 1]
         idx = _request_index(before_models, after_models)
         if idx is None or idx["n_before"] < cfg.min_requests or idx["n_after"] < cfg.min_requests:
             continue

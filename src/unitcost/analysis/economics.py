@@ -41,8 +41,8 @@ from unitcost.errors import UnknownDimensionError
 from unitcost.ledger.costs import prices_in_range, usage_in_range
 from unitcost.ledger.segments import Segmentation, price_segments, segment_prices, segmentation, token_sums
 from unitcost.pricing import PriceTable
-from unitcost.schema import DIMENSIONS
-from unitcost.store import Store
+from unitcost.schema import DIMENSIONS, TOKEN_COLUMNS
+from unitcost.store import Store, rollups
 from unitcost.store.functions import last_by
 
 GRAINS = ("hour", "day", "week", "month")
@@ -167,19 +167,20 @@ def _period(ts: ir.TimestampValue, grain: str) -> ir.TimestampValue:
     return ts.truncate({"hour": "h", "day": "D", "week": "W", "month": "M"}[grain])
 
 
-def _units(store: Store, u: ir.Table, **extra: ir.Scalar) -> ir.Table:
-    """One row per unit of work: ``u_id``, ``last_row_id`` (its last request), ``success``, ``unit_requests``,
-    and the ``extra`` aggregates of its requests (e.g. its cost)."""
+def _units(store: Store, u: ir.Table, keys: tuple[str, ...] = (), **extra: ir.Scalar) -> ir.Table:
+    """One row per unit of work (per unit and ``keys``, when given): ``u_id``, ``last_row_id`` (its last
+    request), ``success``, ``unit_requests``, the ``keys`` and the ``extra`` aggregates of its requests (e.g.
+    its cost)."""
     # one integer aggregate finds the last request and its status: row_id * 2 + (status is ok)
     packed = u.row_id * 2 + (u.status == "ok").cast("int64")
-    units = u.group_by("unit_id").aggregate(last=last_by(packed, u.ts), unit_requests=u.count(), **extra)
+    units = u.group_by(["unit_id", *keys]).aggregate(last=last_by(packed, u.ts), unit_requests=u.count(), **extra)
     j, success = unit_success(store, units)
     return j.select(
         u_id=j.unit_id,
         last_row_id=j.last // 2,
         success=success,
         unit_requests=j.unit_requests,
-        **{name: j[name] for name in extra},
+        **{name: j[name] for name in (*keys, *extra)},
     )
 
 
@@ -223,6 +224,12 @@ def _scan(
     """
     u = usage_in_range(store, start, end)
     prices, seg, lookup = price_lookup(config, store, start, end)
+    # token sums alone, split by rolled-up dimensions and priceable per hour: whole hours from usage_hourly
+    edges = rollups.edges_if_built(store)
+    if not units and not stack_drivers and set(dims) <= set(rollups.DIMENSIONS) and edges is not None:
+        if rollups.covers(seg, edges):
+            grouped = _rollup_grouped(store, u, start, end, dims, grain, seg, edges)
+            return _priced(store, grouped, lookup, prices, [*dims, *(["period"] if grain else [])], False)
 
     # 1. each request with its unit's success, and whether it is the unit's last request
     if units:
@@ -234,6 +241,22 @@ def _scan(
         r = u
         is_last = success = ibis.null("boolean")
     # 2. token sums per segment (cost is linear in tokens inside a segment)
+    grouped = _grouped(r, dims, grain, seg, stack_drivers, units, is_last, success)
+    return _priced(store, grouped, lookup, prices, [*dims, *(["period"] if grain else [])], stack_drivers)
+
+
+def _grouped(
+    r: ir.Table,
+    dims: list[str],
+    grain: str | None,
+    seg: Segmentation,
+    stack_drivers: bool,
+    units: bool,
+    is_last: ir.BooleanValue,
+    success: ir.BooleanValue,
+) -> ir.Table:
+    """Token sums of requests ``r`` per (dims, period, provider, model, serving, price segment, success, error,
+    response cache hit)."""
     keys_cols: dict[str, ir.Value] = {d: r[d] for d in dims}
     if grain:
         keys_cols["period"] = _period(r.ts, grain)
@@ -248,7 +271,7 @@ def _scan(
         "is_error": (r.status == "error") if units else ibis.literal(False),
         "cache_hit": r.response_cache_hit.fill_null(False),
     }
-    grouped = r.group_by(**keys_cols).aggregate(
+    return r.group_by(**keys_cols).aggregate(
         requests=r.count(),
         first_ts=r.ts.min(),
         last_ts=r.ts.max(),
@@ -268,9 +291,81 @@ def _scan(
             else {}
         ),
     )
+
+
+def _rollup_grouped(
+    store: Store,
+    u: ir.Table,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    dims: list[str],
+    grain: str | None,
+    seg: Segmentation,
+    edges: tuple[int, ...],
+) -> ir.Table:
+    """:func:`_grouped` without units or stack drivers, from ``usage_hourly`` for the whole hours of [start, end)
+    and from the requests for the partial hours at either end (the sums are the same; see store/rollups.py)."""
+    first, last = rollups.whole_hours(start, end)
+    if first is not None and last is not None and first >= last:  # no whole hour: the requests alone
+        return _grouped(u, dims, grain, seg, False, False, ibis.null("boolean"), ibis.null("boolean"))
+    h = store.table("usage_hourly")
+    if first is not None:
+        h = h.filter(h.hour >= first)
+    if last is not None:
+        h = h.filter(h.hour < last)
+    keys_cols: dict[str, ir.Value] = {d: h[d] for d in dims}
+    if grain:
+        keys_cols["period"] = _period(h.hour, grain)
+    bracket = ibis.cases(*[(h.band == b, rollups.bracket_of_band(seg, edges, b)) for b in range(len(edges) + 1)])
+    keys_cols |= {
+        "provider": h.provider,
+        "model": h.model,
+        "epoch": seg.epoch(h.hour),  # every price change is on the hour (rollups.covers)
+        "bracket": bracket.cast("int64") if edges else ibis.literal(0),
+        "success": ibis.null("boolean"),
+        "is_error": ibis.literal(False),
+        "cache_hit": h.cache_hit,
+    }
+    rolled = h.group_by(**keys_cols).aggregate(
+        requests=h.requests.sum(),
+        first_ts=h.first_ts.min(),
+        last_ts=h.last_ts.max(),
+        **{c: h[c].sum().fill_null(0) for c in TOKEN_COLUMNS},
+        units_of_work=ibis.null("int64"),
+        successful_outcomes=ibis.null("int64"),
+    )
+    partial = []
+    if first is not None:
+        partial.append(u.ts < first)
+    if last is not None:
+        partial.append(u.ts >= last)
+    if not partial:
+        return rolled
+    edge = u.filter(ibis.or_(*partial))
+    raw = _grouped(edge, dims, grain, seg, False, False, ibis.null("boolean"), ibis.null("boolean"))
+    both = rolled.union(raw.select(*rolled.columns).cast(rolled.schema()))
+    keys = [c for c in keys_cols]
+    return both.group_by(keys).aggregate(
+        requests=both.requests.sum(),
+        first_ts=both.first_ts.min(),
+        last_ts=both.last_ts.max(),
+        **{c: both[c].sum() for c in TOKEN_COLUMNS},
+        units_of_work=ibis.null("int64"),
+        successful_outcomes=ibis.null("int64"),
+    )
+
+
+def _priced(
+    store: Store, grouped: ir.Table, lookup: ir.Table, prices: PriceTable, key_cols: list[str], stack_drivers: bool
+) -> _Scan:
+    """Price token sums per segment into a materialized table of (keys, provider, model, ..., cost_usd)."""
     # 3. price the sums
     g, token_cost = price_segments(grouped, lookup)
-    out_cols = [c for c in keys_cols if c not in ("epoch", "bracket")]
+    out_cols = list(  # a dimension may itself be a segment key (model, provider)
+        dict.fromkeys(
+            [*key_cols, "provider", "model", *(["serving"] if stack_drivers else []), "success", "is_error", "cache_hit"]
+        )
+    )
     sums = (
         "requests",
         "input_tokens",

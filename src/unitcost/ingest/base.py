@@ -21,6 +21,7 @@ from unitcost.config import Config
 from unitcost.errors import IngestError, InputFileNotFound
 from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
 from unitcost.store import Store
+from unitcost.store import rollups
 from unitcost.store.models import fold_new_rows as fold_new_models
 from unitcost.store.units import NEXT_TS, relink_units
 
@@ -414,6 +415,7 @@ def _load(
               JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id))"""
         ).fetchone()
         fold_new_models(con, int(last[0]) if last else 0)
+        rollups.fold_new_rows(con, int(last[0]) if last else 0)
         # units that already had rows: their links change (the new rows above were linked among themselves)
         if old_units and old_units[0]:
             relink_units(

@@ -43,6 +43,7 @@ from unitcost.errors import IngestError
 from unitcost.ingest.base import Adapter, Mapping, sql_literal
 from unitcost.ingest.registry import register
 from unitcost.schema import OUTCOMES, USAGE
+from unitcost.store import rollups
 
 #: Staged field -> span attributes, most preferred first: current GenAI convention, deprecated names, vendors.
 GEN_AI_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -688,7 +689,11 @@ def _enrich_stored(con: duckdb.DuckDBPyConnection, dims: list[str]) -> None:
     if row and row[0]:
         sets = ", ".join(f"{d} = COALESCE(u.{d}, CAST(t.{d} AS VARCHAR))" for d in dims)
         missing = " OR ".join(f"(u.{d} IS NULL AND t.{d} IS NOT NULL)" for d in dims)
-        con.execute(f"UPDATE usage u SET {sets} FROM _otlp_known t WHERE u.unit_id = t.unit_id AND ({missing})")
+        changed = con.execute(
+            f"UPDATE usage u SET {sets} FROM _otlp_known t WHERE u.unit_id = t.unit_id AND ({missing})"
+        ).fetchone()
+        if changed and changed[0]:
+            rollups.refresh_units(con, "SELECT unit_id FROM _otlp_known")  # their hours' sums per dimension
     con.execute("DROP TABLE IF EXISTS _otlp_known")
 
 

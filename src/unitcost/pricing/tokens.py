@@ -16,6 +16,7 @@ Cost of a request in a segment (USD), the formula genai-prices applies::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -129,6 +130,22 @@ def _brackets(mp: gp.ModelPrice) -> list[tuple[int, int]]:
             starts.update(t.start for t in value.tiers)
     edges = [-1, *sorted(starts), _NO_LIMIT]
     return list(itertools.pairwise(edges))
+
+
+@functools.cache
+def tier_thresholds() -> tuple[int, ...]:
+    """Every input-token threshold of genai-prices' tiered prices (the edges any price bracket can have:
+    overrides are never tiered)."""
+    starts: set[int] = set()
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            prices = [model.prices] if isinstance(model.prices, gp.ModelPrice) else [c.prices for c in model.prices]
+            for mp in prices:
+                for key in _TOKEN_KEYS:
+                    value = getattr(mp, key, None)
+                    if isinstance(value, gp.TieredPrices):
+                        starts.update(t.start for t in value.tiers)
+    return tuple(sorted(starts))
 
 
 def rates_from_model_price(mp: gp.ModelPrice, input_tokens: int) -> Rates | None:

@@ -19,6 +19,7 @@ from ibis.backends.duckdb import Backend
 
 from unitcost.errors import UnitcostError
 from unitcost.schema import TABLES
+from unitcost.store import rollups
 from unitcost.store.models import rebuild as rebuild_models
 from unitcost.store.units import link_all
 
@@ -68,6 +69,7 @@ class Store:
                 link_all(con)
             if "usage" in existing and "usage_models" not in existing:
                 rebuild_models(con)
+            rollups.ensure(con)  # built on first open, rebuilt when genai-prices' tier thresholds change
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,0 +1,192 @@
+"""Rollups kept at ingestion: token sums per hour (``usage_hourly``) and model-call latencies per day
+(``usage_latency``).
+
+``watch`` reads the same months of requests several times: the spend series of the anomaly rule and the budgets
+(token cost per hour and feature), the drift rule (per feature and day: token moments, retries, a latency
+histogram) and the deployment rule (when each release and prompt version of a feature first appeared). Each is
+a ``GROUP BY`` over every request of the range, seconds at 100M rows. The rollups answer them from a few rows
+per hour:
+
+* ``usage_hourly``: per (hour, feature, release, prompt version, provider, model, response cache hit, input
+  band) the request count, first and last ``ts``, token sums, the drift rule's token moments, retries and the
+  count of latencies. Cost is linear in tokens inside a price segment, so these sums price exactly whenever
+  the segments of the range are unions of (hour, band) cells: every price change of the range on the hour
+  (genai-prices changes prices at midnight; time-of-day prices are not) and every tier threshold among the
+  band edges (:func:`covers`). Otherwise the callers scan the requests as before.
+* ``usage_latency``: per (day, feature, latency bucket), the model calls (not response cache hits) with a
+  latency: the drift rule's p95 histogram.
+
+The *band* of a request is how many of the edges (``usage_rollup_bands``: every tier threshold of the
+genai-prices data, :func:`unitcost.pricing.tokens.tier_thresholds`) its input tokens exceed; a price bracket
+(tiers apply above their threshold) is then a union of bands.
+
+Upkeep: ingestion folds each batch's new rows in (:func:`fold_new_rows`, which merges the hours the batch
+touches); the OTLP adapter, which fills empty dimensions of stored rows from spans that come later, recomputes
+the hours of the rows it changed (:func:`refresh_units`). Usage rows are never deleted. A workspace written
+before the rollups existed, or whose band edges differ from the installed genai-prices data, gets them rebuilt
+when opened (:func:`ensure`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from unitcost.pricing.tokens import tier_thresholds
+from unitcost.schema import TOKEN_COLUMNS
+
+if TYPE_CHECKING:
+    from unitcost.ledger.segments import Segmentation
+    from unitcost.store.duckdb import Store
+
+#: the dimensions ``usage_hourly`` keeps (the spend series can be split by any of them)
+DIMENSIONS = ("feature", "release", "prompt_version")
+#: latency histogram resolution: buckets per factor e (each bucket is exp(1/40) - 1 = 2.5% wide)
+LATENCY_BUCKETS_PER_E = 40
+_HOUR = dt.timedelta(hours=1)
+_KEYS = ("hour", *DIMENSIONS, "provider", "model", "cache_hit", "band")
+_SUMS = (
+    "requests",
+    *TOKEN_COLUMNS,
+    "input_sq",
+    "cache_read_sq",
+    "input_cache",
+    "output_sq",
+    "retries",
+    "latency_n",
+)
+
+
+def _band_sql(edges: tuple[int, ...]) -> str:
+    tokens = "COALESCE(input_tokens, 0)"
+    return " + ".join(f"CAST({tokens} > {e} AS INTEGER)" for e in edges) if edges else "0"
+
+
+def _hourly_select(edges: tuple[int, ...], where: str) -> str:
+    """The ``usage_hourly`` rows of the usage rows ``where`` selects."""
+    tokens = {c: f"COALESCE({c}, 0)::DOUBLE" for c in ("input_tokens", "cache_read_tokens", "output_tokens")}
+    return f"""SELECT date_trunc('hour', ts) AS hour, {", ".join(DIMENSIONS)}, provider, model,
+        COALESCE(response_cache_hit, false) AS cache_hit, {_band_sql(edges)} AS band,
+        count(*) AS requests, min(ts) AS first_ts, max(ts) AS last_ts,
+        {", ".join(f"CAST(COALESCE(sum({c}), 0) AS BIGINT) AS {c}" for c in TOKEN_COLUMNS)},
+        sum({tokens["input_tokens"]} * {tokens["input_tokens"]}) AS input_sq,
+        sum({tokens["cache_read_tokens"]} * {tokens["cache_read_tokens"]}) AS cache_read_sq,
+        sum({tokens["input_tokens"]} * {tokens["cache_read_tokens"]}) AS input_cache,
+        sum({tokens["output_tokens"]} * {tokens["output_tokens"]}) AS output_sq,
+        count(*) FILTER (WHERE COALESCE(attempt > 1, status = 'error', false)) AS retries,
+        count(latency_ms) AS latency_n
+        FROM usage WHERE {where} GROUP BY ALL"""
+
+
+def _latency_select(where: str) -> str:
+    """The ``usage_latency`` rows of the usage rows ``where`` selects."""
+    bucket = f"CAST(floor(ln(greatest(latency_ms, 1.0)) * {LATENCY_BUCKETS_PER_E}) AS INTEGER)"
+    return f"""SELECT date_trunc('day', ts) AS day, feature, {bucket} AS bucket, count(*) AS requests
+        FROM usage WHERE ({where}) AND latency_ms IS NOT NULL AND feature IS NOT NULL
+          AND NOT COALESCE(response_cache_hit, false)
+        GROUP BY ALL"""
+
+
+def stored_edges(con: duckdb.DuckDBPyConnection) -> tuple[int, ...]:
+    """The band edges the rollups were built with (empty before they are built)."""
+    return tuple(int(r[0]) for r in con.execute("SELECT edge FROM usage_rollup_bands ORDER BY edge").fetchall())
+
+
+def _merge(con: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], sums: tuple[str, ...], new: str) -> None:
+    """Add the rows of the temp table ``new`` to ``table``: re-group the periods they touch, keys unique."""
+    period = keys[0]
+    extra = ", min(first_ts) AS first_ts, max(last_ts) AS last_ts" if table == "usage_hourly" else ""
+    cols = [*keys, *sums, *(("first_ts", "last_ts") if extra else ())]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _merged AS
+        SELECT {", ".join(keys)}, {", ".join(f"sum({s}) AS {s}" for s in sums)}{extra}
+        FROM (SELECT {", ".join(cols)} FROM {table} WHERE {period} IN (SELECT DISTINCT {period} FROM {new})
+              UNION ALL SELECT {", ".join(cols)} FROM {new})
+        GROUP BY ALL"""
+    )
+    con.execute(f"DELETE FROM {table} WHERE {period} IN (SELECT DISTINCT {period} FROM {new})")
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _merged")
+    con.execute("DROP TABLE _merged")
+
+
+def fold_new_rows(con: duckdb.DuckDBPyConnection, after_row_id: int) -> None:
+    """Fold the usage rows with ``row_id > after_row_id`` (just inserted) into the rollups."""
+    where = f"row_id > {int(after_row_id)}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_hourly AS {_hourly_select(stored_edges(con), where)}")
+    _merge(con, "usage_hourly", _KEYS, _SUMS, "_new_hourly")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_latency AS {_latency_select(where)}")
+    _merge(con, "usage_latency", ("day", "feature", "bucket"), ("requests",), "_new_latency")
+    con.execute("DROP TABLE _new_hourly; DROP TABLE _new_latency")
+
+
+def refresh_units(con: duckdb.DuckDBPyConnection, units_sql: str) -> None:
+    """Recompute the hours (and days) holding rows of the units ``units_sql`` selects, after their rows changed."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT date_trunc('hour', ts) AS hour
+        FROM usage WHERE unit_id IN ({units_sql})"""
+    )
+    hours = "date_trunc('hour', ts) IN (SELECT hour FROM _touched)"
+    con.execute("DELETE FROM usage_hourly WHERE hour IN (SELECT hour FROM _touched)")
+    con.execute(f"INSERT INTO usage_hourly BY NAME {_hourly_select(stored_edges(con), hours)}")
+    days = "date_trunc('day', ts) IN (SELECT DISTINCT date_trunc('day', hour) FROM _touched)"
+    con.execute("DELETE FROM usage_latency WHERE day IN (SELECT DISTINCT date_trunc('day', hour) FROM _touched)")
+    con.execute(f"INSERT INTO usage_latency BY NAME {_latency_select(days)}")
+    con.execute("DROP TABLE _touched")
+
+
+def rebuild(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute both rollups from every usage row, with the installed genai-prices' tier thresholds as band
+    edges (older workspaces, a genai-prices update, rows loaded without ingestion)."""
+    edges = tier_thresholds()
+    con.execute("DELETE FROM usage_rollup_bands")
+    if edges:
+        con.execute(f"INSERT INTO usage_rollup_bands VALUES {', '.join(f'({e})' for e in edges)}")
+    con.execute("DELETE FROM usage_hourly")
+    con.execute(f"INSERT INTO usage_hourly BY NAME {_hourly_select(edges, 'true')}")
+    con.execute("DELETE FROM usage_latency")
+    con.execute(f"INSERT INTO usage_latency BY NAME {_latency_select('true')}")
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild the rollups when their band edges are not the installed genai-prices' (a new workspace gets its
+    edges here; an older one, or one opened after a genai-prices update, its rollups too)."""
+    if stored_edges(con) != tier_thresholds():
+        rebuild(con)
+
+
+def edges_if_built(store: Store) -> tuple[int, ...] | None:
+    """The band edges of a workspace's rollups, or None where they are not built (an older workspace opened
+    read-only): then callers read ``usage``."""
+    try:
+        edges = stored_edges(store.raw)
+    except duckdb.CatalogException:
+        return None
+    return edges if edges == tier_thresholds() else None
+
+
+def covers(seg: Segmentation, edges: tuple[int, ...], grain: dt.timedelta = _HOUR) -> bool:
+    """Whether price segments ``seg`` are unions of rollup cells: every time edge on the ``grain`` (from
+    midnight) and every token edge a band edge."""
+    on_grain = all((t - dt.datetime.combine(t.date(), dt.time())) % grain == dt.timedelta(0) for t in seg.time_edges)
+    return on_grain and set(seg.token_edges) <= set(edges)
+
+
+def bracket_of_band(seg: Segmentation, edges: tuple[int, ...], band: int) -> int:
+    """The price bracket (:meth:`Segmentation.bracket`) of every request in ``band``: a request of band ``k``
+    has edges[k-1] < input_tokens <= edges[k], so its bracket counts the token edges below edges[k]."""
+    if band >= len(edges):
+        return len(seg.token_edges)
+    return sum(1 for e in seg.token_edges if e < edges[band])
+
+
+def whole_hours(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The whole UTC hours inside [start, end): (first hour start, end of the last whole hour); None for an open
+    bound. Rows in [start, first) and [last, end) are the partial hours a caller reads from ``usage``."""
+    first = None
+    if start is not None:
+        floor = start.replace(minute=0, second=0, microsecond=0)
+        first = floor if floor == start else floor + _HOUR
+    last = end.replace(minute=0, second=0, microsecond=0) if end is not None else None
+    return first, last
