@@ -191,9 +191,10 @@ USAGE_HOURLY = Table(
         Column("requests", "BIGINT", "Usage rows."),
         Column("first_ts", "TIMESTAMP", "Earliest ts of the rows."),
         Column("last_ts", "TIMESTAMP", "Latest ts of the rows."),
-        *(Column(c, "BIGINT", _TOKEN_SUM.format(c)) for c in (
-            "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens"
-        )),  # fmt: skip
+        *(
+            Column(c, "BIGINT", _TOKEN_SUM.format(c))
+            for c in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+        ),
         Column("input_sq", "DOUBLE", "Sum of input_tokens squared."),
         Column("cache_read_sq", "DOUBLE", "Sum of cache_read_tokens squared."),
         Column("input_cache", "DOUBLE", "Sum of input_tokens x cache_read_tokens."),

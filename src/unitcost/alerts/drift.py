@@ -77,9 +77,10 @@ from unitcost.alerts.model import Finding, RuleContext
 from unitcost.analysis.economics import price_lookup
 from unitcost.config import Config, DriftRuleConfig
 from unitcost.ledger.costs import usage_in_range
-from unitcost.ledger.segments import price_segments, token_sums
+from unitcost.ledger.segments import Segmentation, price_segments, token_sums
 from unitcost.periods import naive_utc
-from unitcost.store import Store
+from unitcost.schema import TOKEN_COLUMNS
+from unitcost.store import Store, rollups
 from unitcost.store.units import last_in
 
 Floats = NDArray[np.float64]
@@ -98,7 +99,7 @@ ALPHA = 0.01
 #: units with an outcome needed on each side to judge the escalation rate (normal approximation)
 MIN_OUTCOME_UNITS = 30
 #: latency histogram resolution: buckets per factor e (each bucket is exp(1/40) - 1 = 2.5% wide)
-LATENCY_BUCKETS_PER_E = 40
+LATENCY_BUCKETS_PER_E = rollups.LATENCY_BUCKETS_PER_E
 _DAY = dt.timedelta(days=1)
 _CHI2_1_MEDIAN = 0.454936423119572
 _SUMS = (
@@ -160,19 +161,16 @@ def _columns(t: ir.Table) -> dict[str, Any]:
     return {c: arrow.column(c).to_numpy(zero_copy_only=False) for c in arrow.column_names}
 
 
-def _load(store: Store, config: Config, lo: dt.datetime, hi: dt.datetime, at: dt.datetime) -> _Daily:
-    """Two engine passes: the daily sums with the latency histogram, then the units with an outcome."""
-    u = usage_in_range(store, lo, hi)
+def _grouped(u: ir.Table, seg: Segmentation) -> ir.Table:
+    """Model calls per (feature, day, latency bucket, price segment): the (feature, day) sums and the histogram
+    are sums of these groups, and each group's token sums are priced at its segment's rates (exact: linear)."""
     calls = u.filter(~u.response_cache_hit.fill_null(False) & u.feature.notnull())
-    _, seg, lookup = price_lookup(config, store, lo, hi)
     x = calls.input_tokens.fill_null(0).cast("float64")
     y = calls.cache_read_tokens.fill_null(0).cast("float64")
     o = calls.output_tokens.fill_null(0).cast("float64")
     retry = ibis.coalesce(calls.attempt > 1, calls.status == "error", False)
     log_bucket = (ibis.greatest(calls.latency_ms, 1.0).ln() * LATENCY_BUCKETS_PER_E).floor().cast("int64")
-    # one group per (feature, day, latency bucket, price segment): the (feature, day) sums and the histogram are
-    # sums of these groups, and each group's token sums are priced at its segment's rates (exact: linear)
-    grouped = calls.group_by(
+    return calls.group_by(
         feature=calls.feature,
         day=calls.ts.truncate("D"),
         bucket=ibis.cases((calls.latency_ms.notnull(), log_bucket), else_=ibis.null("int64")),
@@ -190,6 +188,43 @@ def _load(store: Store, config: Config, lo: dt.datetime, hi: dt.datetime, at: dt
         latency_n=calls.latency_ms.count(),
         **token_sums(calls),
     )
+
+
+def _rolled_up(store: Store, lo: dt.datetime, hi: dt.datetime, seg: Segmentation, edges: tuple[int, ...]) -> ir.Table:
+    """:func:`_grouped` from ``usage_hourly`` (whole days), without latency buckets (``usage_latency`` has them)."""
+    h = store.table("usage_hourly")
+    h = h.filter((h.hour >= lo) & (h.hour < hi) & ~h.cache_hit & h.feature.notnull())
+    return h.group_by(
+        feature=h.feature,
+        day=h.hour.truncate("D"),
+        bucket=ibis.null("int64"),
+        provider=h.provider,
+        model=h.model,
+        epoch=seg.epoch(h.hour),  # every price change is on the hour (rollups.covers)
+        bracket=rollups.bracket_expr(h.band, seg, edges),
+    ).aggregate(
+        requests=h.requests.sum(),
+        input_sq=h.input_sq.sum(),
+        cache_read_sq=h.cache_read_sq.sum(),
+        input_cache=h.input_cache.sum(),
+        output_sq=h.output_sq.sum(),
+        retries=h.retries.sum(),
+        latency_n=h.latency_n.sum(),
+        **{c: h[c].sum().fill_null(0) for c in TOKEN_COLUMNS},
+    )
+
+
+def _load(store: Store, config: Config, lo: dt.datetime, hi: dt.datetime, at: dt.datetime) -> _Daily:
+    """Two engine passes: the daily sums with the latency histogram, then the units with an outcome."""
+    _, seg, lookup = price_lookup(config, store, lo, hi)
+    edges = rollups.edges_if_built(store)
+    latency: dict[str, Any] | None = None
+    if edges is not None and rollups.covers(seg, edges):  # whole days: the rollups hold the same sums
+        grouped = _rolled_up(store, lo, hi, seg, edges)
+        t = store.table("usage_latency")
+        latency = _columns(t.filter((t.day >= lo) & (t.day < hi)))
+    else:
+        grouped = _grouped(usage_in_range(store, lo, hi), seg)
     g, cost = price_segments(grouped, lookup)
     groups = _columns(
         g.select(
@@ -214,14 +249,17 @@ def _load(store: Store, config: Config, lo: dt.datetime, hi: dt.datetime, at: dt
     days = (hi - lo).days
     sums = _pivot(features, lo, days, groups, _SUMS[:12])
 
-    timed = np.asarray([b is not None and b == b for b in groups["bucket"]], dtype=bool)
-    buckets = groups["bucket"][timed].astype(np.int64)
+    if latency is None:  # from the groups with a latency bucket
+        timed = np.asarray([b is not None and b == b for b in groups["bucket"]], dtype=bool)
+        latency = {k: groups[k][timed] for k in ("feature", "day", "bucket", "requests")}
+    keep = np.isin(latency["feature"], features)  # a feature with latencies has requests
+    buckets = latency["bucket"][keep].astype(np.int64)
     first = int(buckets.min()) if buckets.size else 0
     width = int(buckets.max()) - first + 1 if buckets.size else 1
     latency_hist = np.zeros((len(features), days, width))
-    f_idx = np.searchsorted(np.asarray(features), groups["feature"][timed])
-    at_day = _day_index(lo, groups["day"][timed])
-    np.add.at(latency_hist, (f_idx, at_day, buckets - first), groups["requests"][timed].astype(np.float64))
+    f_idx = np.searchsorted(np.asarray(features), latency["feature"][keep])
+    at_day = _day_index(lo, latency["day"][keep])
+    np.add.at(latency_hist, (f_idx, at_day, buckets - first), latency["requests"][keep].astype(np.float64))
 
     units = _outcome_units(store, lo, hi, at)
     units = {k: v[np.isin(units["feature"], features)] for k, v in units.items()}

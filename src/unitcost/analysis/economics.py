@@ -226,10 +226,11 @@ def _scan(
     prices, seg, lookup = price_lookup(config, store, start, end)
     # token sums alone, split by rolled-up dimensions and priceable per hour: whole hours from usage_hourly
     edges = rollups.edges_if_built(store)
-    if not units and not stack_drivers and set(dims) <= set(rollups.DIMENSIONS) and edges is not None:
-        if rollups.covers(seg, edges):
-            grouped = _rollup_grouped(store, u, start, end, dims, grain, seg, edges)
-            return _priced(store, grouped, lookup, prices, [*dims, *(["period"] if grain else [])], False)
+    rolled_up = set(dims) <= set(rollups.DIMENSIONS) and edges is not None and rollups.covers(seg, edges)
+    if rolled_up and not units and not stack_drivers:
+        assert edges is not None
+        grouped = _rollup_grouped(store, u, start, end, dims, grain, seg, edges)
+        return _priced(store, grouped, lookup, prices, [*dims, *(["period"] if grain else [])], False)
 
     # 1. each request with its unit's success, and whether it is the unit's last request
     if units:
@@ -316,12 +317,11 @@ def _rollup_grouped(
     keys_cols: dict[str, ir.Value] = {d: h[d] for d in dims}
     if grain:
         keys_cols["period"] = _period(h.hour, grain)
-    bracket = ibis.cases(*[(h.band == b, rollups.bracket_of_band(seg, edges, b)) for b in range(len(edges) + 1)])
     keys_cols |= {
         "provider": h.provider,
         "model": h.model,
         "epoch": seg.epoch(h.hour),  # every price change is on the hour (rollups.covers)
-        "bracket": bracket.cast("int64") if edges else ibis.literal(0),
+        "bracket": rollups.bracket_expr(h.band, seg, edges),
         "success": ibis.null("boolean"),
         "is_error": ibis.literal(False),
         "cache_hit": h.cache_hit,
@@ -363,7 +363,15 @@ def _priced(
     g, token_cost = price_segments(grouped, lookup)
     out_cols = list(  # a dimension may itself be a segment key (model, provider)
         dict.fromkeys(
-            [*key_cols, "provider", "model", *(["serving"] if stack_drivers else []), "success", "is_error", "cache_hit"]
+            [
+                *key_cols,
+                "provider",
+                "model",
+                *(["serving"] if stack_drivers else []),
+                "success",
+                "is_error",
+                "cache_hit",
+            ]
         )
     )
     sums = (

@@ -20,8 +20,7 @@ import duckdb
 from unitcost.config import Config
 from unitcost.errors import IngestError, InputFileNotFound
 from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
-from unitcost.store import Store
-from unitcost.store import rollups
+from unitcost.store import Store, rollups
 from unitcost.store.models import fold_new_rows as fold_new_models
 from unitcost.store.units import NEXT_TS, relink_units
 

@@ -33,6 +33,8 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import duckdb
+import ibis
+import ibis.expr.types as ir
 
 from unitcost.pricing.tokens import tier_thresholds
 from unitcost.schema import TOKEN_COLUMNS
@@ -179,6 +181,14 @@ def bracket_of_band(seg: Segmentation, edges: tuple[int, ...], band: int) -> int
     if band >= len(edges):
         return len(seg.token_edges)
     return sum(1 for e in seg.token_edges if e < edges[band])
+
+
+def bracket_expr(band: ir.IntegerValue, seg: Segmentation, edges: tuple[int, ...]) -> ir.IntegerValue:
+    """The price bracket of the rollup rows of ``band`` (:func:`bracket_of_band`, on the engine)."""
+    if not seg.token_edges:
+        return ibis.literal(0, "int64")
+    cases = [(band == b, bracket_of_band(seg, edges, b)) for b in range(len(edges) + 1)]
+    return ibis.cases(*cases).cast("int64")
 
 
 def whole_hours(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
