@@ -303,3 +303,27 @@ def test_demo_flags_the_planted_drifts_and_nothing_else(demo_findings: tuple[dem
     )
     assert tokens.impact_usd_per_month is not None and tokens.impact_usd_per_month > 0
     assert cache.impact_usd_per_month is not None and cache.impact_usd_per_month > 0
+
+
+def test_the_rollups_and_the_requests_give_the_same_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drift reads its daily sums and latency histogram from the rollups; the requests give the same findings."""
+    traffic = [
+        steady("search", 1, 14),
+        steady("search", 15, 21, cache_hit=0.1, latency_median_ms=2500.0),
+        steady("chat", 1, 14),
+        steady("chat", 15, 21, retry=0.25, output_mean=300.0),
+    ]
+    with build(tmp_path, traffic) as ws:
+        rolled = run(ws)
+        monkeypatch.setattr(rollups, "edges_if_built", lambda store: None)
+        raw = run(ws)
+    assert len(rolled) >= 4
+    assert [(f.rule, f.scope, f.started_at, f.ended_at) for f in rolled] == [
+        (f.rule, f.scope, f.started_at, f.ended_at) for f in raw
+    ]
+    for a, b in zip(rolled, raw, strict=True):
+        assert a.details["current"] == pytest.approx(b.details["current"], rel=1e-9)
+        assert a.details["baseline"] == pytest.approx(b.details["baseline"], rel=1e-9)
+        assert a.impact_usd_per_month == (
+            None if b.impact_usd_per_month is None else pytest.approx(b.impact_usd_per_month, rel=1e-9)
+        )

@@ -33,14 +33,15 @@ variance (median over days of ((day value - median day value)^2 / day variance) 
 chi-square with 1 degree of freedom; at least 1; 1 with fewer than 3 days). The medians keep a shift inside
 the baseline from inflating it.
 
-How it runs: two ``GROUP BY`` on the engine over ``[floor(since) - baseline_days, floor(at))``. The first groups
-the model calls by (feature, day, latency bucket, price segment): request counts, token moments and token sums,
-priced per segment (``ledger.segments``); summed per (feature, day) they give the daily figures, and per
-(feature, day, bucket) a log-spaced latency histogram (:data:`LATENCY_BUCKETS_PER_E` buckets per factor e, 2.5%
-wide), which sums exactly over days, so a window of several days has its own p95 (interpolated inside the
-bucket, within ~1%) rather than an average of daily p95s. The second counts, per (feature, day), the units with
-an outcome and the escalated ones, each unit at its last request in the range (``usage.unit_next_ts``, no
-``GROUP BY`` unit). Everything else is numpy on those small arrays.
+How it runs: over ``[floor(since) - baseline_days, floor(at))``, whole days. The model calls grouped by (feature,
+day, price segment): request counts, token moments and token sums, priced per segment (``ledger.segments``),
+give the daily figures; per (feature, day, latency bucket), a log-spaced latency histogram
+(:data:`LATENCY_BUCKETS_PER_E` buckets per factor e, 2.5% wide), which sums exactly over days, so a window of
+several days has its own p95 (interpolated inside the bucket, within ~1%) rather than an average of daily p95s.
+Both come from the rollups ingestion keeps (``usage_hourly``, ``usage_latency``: ``store/rollups.py``), a few
+rows per hour; where the range's prices do not change on the hour, from one ``GROUP BY`` of the requests. A
+second pass counts, per (feature, day), the units with an outcome and the escalated ones, each unit at its last
+request in the range (``usage.unit_next_ts``, no ``GROUP BY`` unit). Everything else is numpy on those small arrays.
 
 Evaluations and episodes. The rule evaluates at each UTC midnight ``d`` from ``floor(since) + window_days`` to
 ``floor(at)``: window ``[d - window_days, d)``, baseline ``[d - window_days - baseline_days, d - window_days)``.

@@ -1,0 +1,188 @@
+"""The rollups ingestion keeps (``usage_hourly``, ``usage_latency``): equal to a recompute from the requests after
+every batch, and the spend series, drift and version timelines read from them equal those read from the requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conftest import write_csv
+from unitcost.alerts.deployment import _first_seen
+from unitcost.analysis import cost_timeseries
+from unitcost.config import Config
+from unitcost.ledger.segments import Segmentation
+from unitcost.pricing.tokens import tier_thresholds
+from unitcost.store import open_store, rollups
+from unitcost.workspace import open_workspace
+
+T0 = dt.datetime(2026, 10, 1)
+EDGES = tier_thresholds()
+
+
+def _stored(con: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    hourly = con.execute("SELECT * FROM usage_hourly ORDER BY ALL").fetchall()
+    latency = con.execute("SELECT * FROM usage_latency ORDER BY ALL").fetchall()
+    return hourly, latency
+
+
+def _recomputed(con: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    cols = ", ".join(r[0] for r in con.execute("DESCRIBE usage_hourly").fetchall())
+    hourly = con.execute(f"SELECT {cols} FROM ({rollups._hourly_select(EDGES, 'true')}) ORDER BY ALL").fetchall()
+    latency = con.execute(
+        f"SELECT day, feature, bucket, requests FROM ({rollups._latency_select('true')}) ORDER BY ALL"
+    ).fetchall()
+    return hourly, latency
+
+
+_REQUEST = st.tuples(
+    st.integers(0, 40),  # request id (repeats are duplicates, skipped)
+    st.sampled_from(["t1", "t2", "t3", ""]),  # trace
+    st.integers(0, 300),  # minute
+    st.sampled_from(["chat", "search", None]),  # feature
+    st.sampled_from(["r1", "r2", None]),  # release
+    st.sampled_from([0, 500, 150_000, 250_000, 600_000]),  # input tokens: every band edge side
+    st.booleans(),  # response cache hit
+    st.sampled_from([1, 2, None]),  # attempt
+    st.sampled_from([None, 0.5, 120.0, 4000.0]),  # latency
+)
+
+
+def _rows(batch: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "request_id": f"q{rid}",
+            "trace_id": trace,
+            "ts": (T0 + dt.timedelta(minutes=minute, seconds=rid)).isoformat(),
+            "provider": "anthropic" if rid % 2 else "openai",
+            "model": "claude-sonnet-4-5" if rid % 2 else "gpt-4.1",  # tiered above 200k input tokens, flat
+            "input_tokens": tokens,
+            "cache_read_tokens": tokens // 4,
+            "output_tokens": 10 + rid,
+            "status": "error" if attempt is None and rid % 3 == 0 else "ok",
+            "feature": feature or "",
+            "release": release or "",
+            "response_cache_hit": str(hit).lower(),
+            "attempt": "" if attempt is None else attempt,
+            "latency_ms": "" if latency is None else latency,
+        }
+        for rid, trace, minute, feature, release, tokens, hit, attempt, latency in batch
+    ]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(  # whole hours with requests on both sides of a price tier, late requests of a trace, a partial hour
+    batches=[
+        [(1, "t1", 70, "chat", "r1", 250_000, False, 1, 120.0), (2, "t1", 80, "chat", "r2", 500, False, 2, 0.5)],
+        [(3, "t1", 75, "search", "r1", 600_000, True, None, 4000.0), (5, "", 130, None, None, 150_000, False, 1, None)],
+    ],
+    start=30,
+    length=200,
+)
+@given(
+    batches=st.lists(st.lists(_REQUEST, min_size=1, max_size=10), min_size=1, max_size=3),
+    start=st.integers(0, 300),
+    length=st.integers(1, 300),
+)
+def test_rollups_match_a_recompute_and_the_spend_series_matches_the_requests(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[Any, ...]]], start: int, length: int
+) -> None:
+    tmp = tmp_path_factory.mktemp("r")
+    ws = open_workspace(tmp / "w.duckdb", Config())
+    for i, batch in enumerate(batches):
+        ws.ingest("usage", [write_csv(tmp / f"{i}.csv", _rows(batch))])
+        assert _stored(ws.store.raw) == _recomputed(ws.store.raw)
+    # any range, on or off the hour: whole hours from the rollup + partial hours from the requests == requests
+    lo = T0 + dt.timedelta(minutes=start, seconds=17 * (start % 2))
+    hi = lo + dt.timedelta(minutes=length)
+    for by in ("feature", "release", None):
+        for grain in ("hour", "day"):
+            rolled = cost_timeseries(ws.store, ws.config, lo, hi, grain, by, units=False).to_pylist()
+            assert rollups.edges_if_built(ws.store) == EDGES
+            original = rollups.edges_if_built
+            rollups.edges_if_built = lambda store: None  # type: ignore[assignment,misc]
+            try:
+                raw = cost_timeseries(ws.store, ws.config, lo, hi, grain, by, units=False).to_pylist()
+            finally:
+                rollups.edges_if_built = original  # type: ignore[assignment]
+            assert [r["cost_usd"] for r in rolled] == pytest.approx([r["cost_usd"] for r in raw], abs=1e-9)
+            assert [{k: v for k, v in r.items() if k != "cost_usd"} for r in rolled] == [
+                {k: v for k, v in r.items() if k != "cost_usd"} for r in raw
+            ]
+    ws.close()
+
+
+def test_first_seen_versions_match_the_requests(tmp_path: Path) -> None:
+    rows = [
+        (0, "t1", 10, "chat", "r1", 10, False, 1, None),
+        (1, "t2", 70, "chat", "r2", 10, False, 1, None),
+        (2, "t3", 75, "chat", "r1", 10, False, 1, None),
+        (3, "t1", 200, "search", "r2", 10, False, 1, None),
+    ]
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", _rows(rows))])
+    for lo, hi in [(T0, T0 + dt.timedelta(hours=5)), (T0 + dt.timedelta(minutes=30), T0 + dt.timedelta(minutes=190))]:
+        got = sorted(_first_seen(ws.store, lo, hi).to_pyarrow().to_pylist(), key=str)
+        u = ws.store.sql(
+            """SELECT feature, release, prompt_version, min(ts) FROM usage WHERE ts >= ? AND ts < ?
+            AND feature IS NOT NULL GROUP BY ALL""",
+            [lo, hi],
+        )
+        want = [{"feature": f, "release": r, "prompt_version": p, "first": t} for f, r, p, t in u]
+        assert got == sorted(want, key=str)
+    ws.close()
+
+
+def test_a_trace_filled_in_by_a_later_otlp_file_refreshes_its_hours(tmp_path: Path) -> None:
+    """The OTLP adapter fills the feature of stored calls from a root span that comes later: the rollups follow."""
+    from test_otlp import CALL, TRACE, otlp_json, write
+
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    call = [{"trace": TRACE, "span": "0000000000000002", "parent": "0000000000000001", "start": 1, "attrs": CALL}]
+    root = [{"trace": TRACE, "span": "0000000000000001", "attrs": {"feature": "helpdesk"}}]
+    ws.ingest("otlp", [write(tmp_path / "first.json", otlp_json(call))])
+    assert ws.store.sql("SELECT feature, requests FROM usage_hourly") == [(None, 1)]
+    ws.ingest("otlp", [write(tmp_path / "later.json", otlp_json(root))])
+    assert ws.store.sql("SELECT feature, requests FROM usage_hourly") == [("helpdesk", 1)]
+    assert _stored(ws.store.raw) == _recomputed(ws.store.raw)
+    ws.close()
+
+
+def test_rollups_are_built_when_missing_or_when_the_band_edges_change(tmp_path: Path) -> None:
+    rows = [(i, "t1", 30 * i, "chat", "r1", 1000, False, 1, 100.0) for i in range(6)]
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", _rows(rows))])
+    want = _stored(ws.store.raw)
+    # a workspace from before the rollups: no tables at all
+    ws.store.raw.execute("DROP TABLE usage_hourly; DROP TABLE usage_latency; DROP TABLE usage_rollup_bands")
+    ws.close()
+    ro = open_store(tmp_path / "w.duckdb", read_only=True)
+    assert rollups.edges_if_built(ro) is None  # read-only: the callers read the requests
+    ro.close()
+    store = open_store(tmp_path / "w.duckdb")
+    assert _stored(store.raw) == want and rollups.stored_edges(store.raw) == EDGES
+    # rollups built with other band edges (another genai-prices) are rebuilt when opened
+    store.raw.execute("DELETE FROM usage_rollup_bands WHERE edge = 200000; DELETE FROM usage_hourly")
+    assert rollups.edges_if_built(store) is None
+    store.close()
+    store = open_store(tmp_path / "w.duckdb")
+    assert _stored(store.raw) == want and rollups.stored_edges(store.raw) == EDGES
+    store.close()
+
+
+def test_covers_and_brackets() -> None:
+    midnight, half_past = dt.datetime(2026, 10, 2), dt.datetime(2026, 10, 2, 16, 30)
+    assert rollups.covers(Segmentation((midnight,), (200_000,)), EDGES)
+    assert not rollups.covers(Segmentation((half_past,), ()), EDGES)  # a time-of-day price: read the requests
+    assert not rollups.covers(Segmentation((), (150_000,)), EDGES)  # a threshold that is not a band edge
+    # band k holds edges[k-1] < input <= edges[k]; the bracket counts the price thresholds below
+    seg = Segmentation((), (128_000, 200_000))
+    edges = (32_000, 128_000, 200_000)
+    assert [rollups.bracket_of_band(seg, edges, b) for b in range(4)] == [0, 0, 1, 2]
+    for tokens in (0, 32_000, 32_001, 128_000, 128_001, 200_000, 200_001):
+        band = sum(tokens > e for e in edges)
+        assert rollups.bracket_of_band(seg, edges, band) == sum(tokens > e for e in seg.token_edges)
