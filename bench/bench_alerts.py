@@ -30,7 +30,7 @@ from unitcost.analysis.windows import Window
 from unitcost.config import Config
 from unitcost.store import open_store, rollups
 from unitcost.store.models import rebuild as rebuild_models
-from unitcost.store.units import link_all
+from unitcost.store.units import link_all, rebuild_mixed
 
 DAY = 86_400_000_000
 
@@ -62,9 +62,10 @@ def build(path: Path, rows: int, start: str, span_us: int, days: list[int] | Non
         FROM range({rows}) r(i)"""
     )
     store.raw.execute(f"INSERT INTO unit_keys SELECT 't' || j, j + 1 FROM range(({rows} + 2) // 3) r(j)")
-    link_all(store.raw)  # the links, model catalog and rollups ingestion keeps (rows inserted here)
+    link_all(store.raw)  # what ingestion keeps besides the rows: links, catalogs, rollups
     rebuild_models(store.raw)
     rollups.rebuild(store.raw)
+    rebuild_mixed(store.raw)
     store.raw.execute("CHECKPOINT")
     store.close()
     print(f"built {rows:,} rows in {time.perf_counter() - t:.1f} s")

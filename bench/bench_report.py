@@ -29,7 +29,7 @@ from unitcost.config import Config
 from unitcost.ledger import build_ledger
 from unitcost.store import open_store, rollups
 from unitcost.store.models import rebuild as rebuild_models
-from unitcost.store.units import link_all
+from unitcost.store.units import link_all, rebuild_mixed
 
 DIMS = ["tenant", "feature", "model"]
 
@@ -52,9 +52,10 @@ def build(store_path: Path, rows: int) -> None:
     )
     # the dictionary ingestion maintains: trace id -> dense unit id
     store.raw.execute(f"INSERT INTO unit_keys SELECT 't' || j, j + 1 FROM range(({rows} + 2) // 3) r(j)")
-    link_all(store.raw)  # the links, model catalog and rollups ingestion keeps (rows inserted here)
+    link_all(store.raw)  # what ingestion keeps besides the rows: links, catalogs, rollups
     rebuild_models(store.raw)
     rollups.rebuild(store.raw)
+    rebuild_mixed(store.raw)
     store.raw.execute(
         f"""INSERT INTO outcomes (trace_id, ts, outcome)
             SELECT 't' || j, TIMESTAMP '2026-11-01', CASE WHEN j % 5 = 0 THEN 'escalated' ELSE 'success' END

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from unittest.mock import patch
 
-from hypothesis import HealthCheck, given, settings
+import pandas as pd
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import write_csv
-from unitcost.analysis import cost_report
+from unitcost.analysis import cost_report, explain
+from unitcost.analysis.explain import _cells
+from unitcost.analysis.windows import Window
 from unitcost.config import Config
 from unitcost.store import open_store
 from unitcost.store.units import is_last_in
@@ -77,6 +81,7 @@ def test_links_follow_traces_across_files_and_late_arrivals(tmp_path: Path) -> N
     ),
     end=st.integers(1, 121),
 )
+@example(batches=[[("t2", 5), ("t1", 7)], [("t3", 1), ("t2", 9), ("t1", 3)]], end=8)  # t2 mixed across files
 def test_links_match_a_recompute_and_count_units_like_the_report(
     tmp_path_factory, batches: list[list[tuple[str | None, int]]], end: int
 ) -> None:  # type: ignore[no-untyped-def]
@@ -85,13 +90,18 @@ def test_links_match_a_recompute_and_count_units_like_the_report(
     seen: list[tuple[str, str | None, int, int]] = []
     for b, batch in enumerate(batches):
         rows = [(f"r{b}-{i}", trace, minute) for i, (trace, minute) in enumerate(batch)]
-        # features by position, so requests of a unit that start at the same minute differ in feature
-        ws.ingest("usage", [write_csv(folder / f"{b}.csv", [_row(*r, f"f{i % 3}") for i, r in enumerate(rows)])])
+        # features by position, so requests of a unit that start at the same minute differ in feature; unit t1 is
+        # all f0 (the feature filter keeps all of it or none)
+        features = ["f0" if r[1] == "t1" else f"f{i % 3}" for i, r in enumerate(rows)]
+        ws.ingest("usage", [write_csv(folder / f"{b}.csv", [_row(*r, f) for r, f in zip(rows, features, strict=True)])])
         seen += [(rid, trace, minute, len(seen) + i) for i, (rid, trace, minute) in enumerate(rows)]
         assert _stored_links(ws) == _expected_links(seen)  # after every batch, not only the last
         assert ws.store.sql("SELECT * FROM usage_models ORDER BY model") == ws.store.sql(
             "SELECT provider, model, min(ts), max(ts), count(*) FROM usage GROUP BY ALL ORDER BY model"
         )  # the model catalog too
+        assert ws.store.sql("SELECT unit_id FROM usage_mixed_units WHERE dimension = 'feature' ORDER BY 1") == (
+            ws.store.sql("SELECT unit_id FROM usage GROUP BY 1 HAVING count(DISTINCT feature) > 1 ORDER BY 1")
+        )  # and the units of mixed features
     # the units of [T0, T0 + end) counted from the links equal the report's GROUP BY unit_id, per feature too
     # when no two requests of a unit start at the same minute (on a tie the report may credit either one)
     stop = T0 + dt.timedelta(minutes=end)
@@ -106,15 +116,29 @@ def test_links_match_a_recompute_and_count_units_like_the_report(
     assert sum(linked.values()) == report.units_of_work
     if len({(trace or rid, minute) for rid, trace, minute, _ in seen}) == len(seen):
         assert {r.key: r.units_of_work for r in report.breakdown["feature"]} == linked
+    # explain of one feature: links for the units of one feature, a GROUP BY for the mixed ones == GROUP BY for all
+    period, base = (
+        Window(T0 + dt.timedelta(minutes=end // 2), stop, "p"),
+        Window(T0, T0 + dt.timedelta(minutes=end // 2), "b"),
+    )
+    for feature in ("f0", "f1"):
+        cells = _cells(ws.store, ws.config, period, base, ["feature"], set(), {"feature": feature})
+        with patch.object(explain, "mixed_units", lambda store, dims: None):
+            grouped = _cells(ws.store, ws.config, period, base, ["feature"], set(), {"feature": feature})
+        keys = ["window", "feature", "provider", "model", "cache_hit", "pool"]
+        pd.testing.assert_frame_equal(
+            cells.sort_values(keys).reset_index(drop=True), grouped.sort_values(keys).reset_index(drop=True)
+        )
     ws.close()
 
 
-def test_a_workspace_without_links_gets_them_when_opened(tmp_path: Path) -> None:
+def test_a_workspace_without_links_or_mixed_units_gets_them_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     ws = open_workspace(path, Config())
     rows = [("a", "t1", 10), ("b", "t1", 20), ("c", None, 5)]
     ws.ingest("usage", [write_csv(tmp_path / "u.csv", [_row(*r) for r in rows])])
     ws.store.raw.execute("ALTER TABLE usage DROP COLUMN unit_next_ts")  # as an older version wrote it
+    ws.store.raw.execute("DROP TABLE usage_mixed_units")
     ws.close()
     store = open_store(path)
     assert dict(store.sql("SELECT request_id, unit_next_ts FROM usage")) == {
@@ -122,6 +146,10 @@ def test_a_workspace_without_links_gets_them_when_opened(tmp_path: Path) -> None
         "b": None,
         "c": None,
     }
+    # t1's requests are of features f1 and f2
+    assert store.sql("SELECT k.unit_key, m.dimension FROM usage_mixed_units m JOIN unit_keys k USING (unit_id)") == [
+        ("t1", "feature")
+    ]
     store.close()
 
 

@@ -170,6 +170,15 @@ USAGE_MODELS = Table(
     key=None,
 )
 
+USAGE_MIXED_UNITS = Table(
+    "usage_mixed_units",
+    (
+        Column("unit_id", "BIGINT", "A unit of work whose requests do not all share one value of the dimension."),
+        Column("dimension", "VARCHAR", "The dimension (tenant or feature); NULL and a value count as two values."),
+    ),
+    key=None,
+)
+
 _TOKEN_SUM = "Sum of the usage rows' {} (0 where empty)."
 
 USAGE_HOURLY = Table(
@@ -448,6 +457,7 @@ TABLES: tuple[Table, ...] = (
     INGEST_LOG,
     UNIT_KEYS,
     USAGE_MODELS,
+    USAGE_MIXED_UNITS,
     USAGE_HOURLY,
     USAGE_LATENCY,
     USAGE_ROLLUP_BANDS,

@@ -42,7 +42,7 @@ from unitcost.errors import InvalidOptionError, PeriodError
 from unitcost.ledger.segments import cost_components, price_segments, token_sums
 from unitcost.store import Store
 from unitcost.store.functions import last_by
-from unitcost.store.units import last_in
+from unitcost.store.units import last_in, mixed_units
 
 DRILL_DIMENSIONS = ("tenant", "feature", "workflow", "model", "release", "prompt_version")
 TOKEN_DRIVERS = (
@@ -193,15 +193,19 @@ def _cells(
 
     # units of work: each credited to the keys of its last request in the window (one pass, see store.units)
     in_period = (u.ts >= period.start) & (u.ts < period.end)
+    window_end = ibis.cases((in_period, ibis.literal(period.end)), else_=ibis.literal(baseline.end))
+    is_last = last_in(u, window_end)
     if where:
-        # the last request among the rows kept (a stored link may point at a request the filter drops): one
-        # GROUP BY unit over the kept rows of each window (a sort-based lead() window is slower on big ranges)
+        # a stored link may point at a request the filter drops, for a unit whose requests differ in a filtered
+        # dimension: for those units (all of them if the dimension is not tracked), the last request among the
+        # rows kept, by one GROUP BY unit over their kept rows in each window (store/units.py)
+        mixed = mixed_units(store, list(where))
         kept = u.mutate(in_period=in_period)
+        if mixed is not None:
+            kept = kept.filter(kept.unit_id.isin(mixed.unit_id))
         last = kept.group_by(["unit_id", "in_period"]).aggregate(last_row=last_by(kept.row_id, kept.ts))
-        is_last = u.row_id.isin(last.last_row)
-    else:
-        window_end = ibis.cases((in_period, ibis.literal(period.end)), else_=ibis.literal(baseline.end))
-        is_last = last_in(u, window_end)
+        by_group = u.row_id.isin(last.last_row)
+        is_last = by_group if mixed is None else ibis.cases((u.unit_id.isin(mixed.unit_id), by_group), else_=is_last)
     # token sums per price segment: no join, one pass over the rows
     group = {**keys_of(u), "epoch": seg.epoch(u.ts), "bracket": seg.bracket(u.input_tokens.fill_null(0))}
     grouped = u.group_by(**group).aggregate(requests=u.count(), units=is_last.sum(), **token_sums(u))

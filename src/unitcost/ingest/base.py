@@ -22,7 +22,7 @@ from unitcost.errors import IngestError, InputFileNotFound
 from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
 from unitcost.store import Store, rollups
 from unitcost.store.models import fold_new_rows as fold_new_models
-from unitcost.store.units import NEXT_TS, relink_units
+from unitcost.store.units import NEXT_TS, note_mixed, relink_units
 
 
 class OnError(StrEnum):
@@ -413,15 +413,16 @@ def _load(
               FROM ({good}) g
               JOIN unit_keys k ON k.unit_key = COALESCE(g.trace_id, g.request_id))"""
         ).fetchone()
-        fold_new_models(con, int(last[0]) if last else 0)
-        rollups.fold_new_rows(con, int(last[0]) if last else 0)
-        # units that already had rows: their links change (the new rows above were linked among themselves)
-        if old_units and old_units[0]:
-            relink_units(
-                con,
-                f"SELECT DISTINCT unit_id FROM usage WHERE row_id > {int(last[0]) if last else 0} "
-                f"AND unit_id <= {int(old_units[0])}",
-            )
+        after, old_max = int(last[0]) if last else 0, int(old_units[0]) if old_units else 0
+        fold_new_models(con, after)
+        rollups.fold_new_rows(con, after)
+        if old_max:
+            # units that already had rows: their links change (the new rows above were linked among themselves)
+            continued = f"SELECT DISTINCT unit_id FROM usage WHERE row_id > {after} AND unit_id <= {old_max}"
+            relink_units(con, continued)
+            note_mixed(con, f"row_id > {after} OR unit_id IN ({continued})")
+        else:
+            note_mixed(con, f"row_id > {after}")
     else:
         inserted = con.execute(
             f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM ({good})"

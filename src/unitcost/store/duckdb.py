@@ -21,7 +21,7 @@ from unitcost.errors import UnitcostError
 from unitcost.schema import TABLES
 from unitcost.store import rollups
 from unitcost.store.models import rebuild as rebuild_models
-from unitcost.store.units import link_all
+from unitcost.store.units import link_all, rebuild_mixed
 
 
 class StoreError(RuntimeError, UnitcostError):
@@ -69,6 +69,8 @@ class Store:
                 link_all(con)
             if "usage" in existing and "usage_models" not in existing:
                 rebuild_models(con)
+            if "usage" in existing and "usage_mixed_units" not in existing:
+                rebuild_mixed(con)
             rollups.ensure(con)  # built on first open, rebuilt when genai-prices' tier thresholds change
 
     @contextmanager
