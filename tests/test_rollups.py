@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import write_csv
-from unitcost.alerts.deployment import _first_seen
+from unitcost.alerts.deployment import _first_seen, _request_stats, _side_requests, _SideSpec
+from unitcost.alerts.model import RuleContext
 from unitcost.analysis import cost_timeseries
 from unitcost.config import Config
+from unitcost.ledger.costs import build_ledger
 from unitcost.ledger.segments import Segmentation
 from unitcost.pricing.tokens import tier_thresholds
 from unitcost.store import open_store, rollups
@@ -113,6 +115,19 @@ def test_rollups_match_a_recompute_and_the_spend_series_matches_the_requests(
             assert [{k: v for k, v in r.items() if k != "cost_usd"} for r in rolled] == [
                 {k: v for k, v in r.items() if k != "cost_usd"} for r in raw
             ]
+    # a deployment side's per-model request moments (rollup + partial hours) == those of the priced requests
+    ctx = RuleContext(ws.store, ws.config, lo, hi)
+    for spec in (_SideSpec("chat", {"release": "r1"}, lo, hi), _SideSpec("search", {}, lo, hi)):
+        got = _request_stats(ctx, spec)
+        r = build_ledger(ws.store, ws.config, lo, hi, usage=_side_requests(ctx, spec)).requests
+        r = r.filter(r.priced)
+        want = r.group_by("model").aggregate(n=r.count(), s=r.cost_usd.sum(), ss=(r.cost_usd * r.cost_usd).sum())
+        want_rows = {m["model"]: m for m in want.to_pyarrow().to_pylist()}
+        assert sorted(got) == sorted(want_rows)
+        for model, m in want_rows.items():
+            assert got[model]["n"] == m["n"]
+            assert got[model]["s"] == pytest.approx(m["s"], rel=1e-9, abs=1e-12)
+            assert got[model]["ss"] == pytest.approx(m["ss"], rel=1e-9, abs=1e-12)
     ws.close()
 
 
@@ -165,6 +180,11 @@ def test_rollups_are_built_when_missing_or_when_the_band_edges_change(tmp_path: 
     ro.close()
     store = open_store(tmp_path / "w.duckdb")
     assert _stored(store.raw) == want and rollups.stored_edges(store.raw) == EDGES
+    # rollups written with other columns (an earlier version) are rebuilt when opened
+    store.raw.execute("ALTER TABLE usage_hourly DROP COLUMN m_zz; DELETE FROM usage_hourly")
+    store.close()
+    store = open_store(tmp_path / "w.duckdb")
+    assert _stored(store.raw) == want
     # rollups built with other band edges (another genai-prices) are rebuilt when opened
     store.raw.execute("DELETE FROM usage_rollup_bands WHERE edge = 200000; DELETE FROM usage_hourly")
     assert rollups.edges_if_built(store) is None

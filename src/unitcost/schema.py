@@ -179,6 +179,13 @@ USAGE_MIXED_UNITS = Table(
     key=None,
 )
 
+_COMPONENT = {
+    "i": "uncached input tokens",
+    "r": "cache read tokens",
+    "w": "cache write tokens",
+    "o": "output tokens that are not reasoning",
+    "z": "reasoning tokens",
+}
 _TOKEN_SUM = "Sum of the usage rows' {} (0 where empty)."
 
 USAGE_HOURLY = Table(
@@ -210,6 +217,11 @@ USAGE_HOURLY = Table(
         Column("output_sq", "DOUBLE", "Sum of output_tokens squared."),
         Column("retries", "BIGINT", "Rows that are retries (attempt > 1; without attempt, status error)."),
         Column("latency_n", "BIGINT", "Rows with a latency_ms."),
+        *(
+            Column(f"m_{a}{b}", "DOUBLE", f"Sum of {_COMPONENT[a]} x {_COMPONENT[b]} (price components, per row).")
+            for k, a in enumerate(_COMPONENT)
+            for b in list(_COMPONENT)[k:]
+        ),
     ),
     key=None,
 )

@@ -35,8 +35,9 @@ import ibis.expr.types as ir
 from scipy.stats import norm
 
 from unitcost.alerts.model import Finding, RuleContext
-from unitcost.analysis.economics import _units
+from unitcost.analysis.economics import _units, price_lookup
 from unitcost.ledger.costs import build_ledger, usage_in_range
+from unitcost.schema import TOKEN_COLUMNS
 from unitcost.store import Store, rollups
 
 VERSION_DIMENSIONS = ("release", "prompt_version")
@@ -116,31 +117,121 @@ class _SideSpec:
 _NO_UNITS = {"n": 0, "c": 0.0, "s": 0.0, "cc": 0.0, "cs": 0.0}
 
 
+def _side_requests(ctx: RuleContext, spec: _SideSpec) -> ir.Table:
+    u = usage_in_range(ctx.store, spec.lo, spec.hi)
+    return u.filter(u.feature == spec.feature, *[u[dim] == value for dim, value in spec.version.items()])
+
+
+def _request_stats(ctx: RuleContext, spec: _SideSpec) -> dict[str, dict[str, Any]]:
+    """Per model of one side, its priced requests' count ``n``, cost sum ``s`` and squared-cost sum ``ss``.
+
+    Cost is linear in the price components inside a price segment, so the squared costs sum from the
+    components' second moments: with rates v and fee f, sum (v.x + f)^2 = v'Mv + 2f v.S + n f^2. The moments of
+    the side's whole hours come from the ``usage_hourly`` rollup, those of its partial hours from the requests.
+    """
+    _, seg, lookup = price_lookup(ctx.config, ctx.store, spec.lo, spec.hi)
+    edges = rollups.edges_if_built(ctx.store)
+    u = _side_requests(ctx, spec)
+    first, last = rollups.whole_hours(spec.lo, spec.hi)
+    assert first is not None and last is not None
+    keys = ("provider", "model", "epoch", "bracket", "cache_hit")
+    sums = ("requests", *(f"s_{a}" for a in rollups.COMPONENT_SQL), *rollups.MOMENTS)
+    parts = []
+    if edges is not None and rollups.covers(seg, edges) and first < last:
+        h = ctx.store.table("usage_hourly")
+        h = h.filter(
+            h.hour >= first,
+            h.hour < last,
+            h.feature == spec.feature,
+            *[h[dim] == value for dim, value in spec.version.items()],
+        )
+        component = {
+            "s_i": h.input_tokens - h.cache_read_tokens - h.cache_write_tokens,
+            "s_r": h.cache_read_tokens,
+            "s_w": h.cache_write_tokens,
+            "s_o": h.output_tokens - h.reasoning_tokens,
+            "s_z": h.reasoning_tokens,
+        }
+        parts.append(
+            h.group_by(
+                provider=h.provider,
+                model=h.model,
+                epoch=seg.epoch(h.hour),  # every price change is on the hour (rollups.covers)
+                bracket=rollups.bracket_expr(h.band, seg, edges),
+                cache_hit=h.cache_hit,
+            ).aggregate(
+                requests=h.requests.sum(),
+                **{name: e.sum().cast("float64") for name, e in component.items()},
+                **{m: h[m].sum() for m in rollups.MOMENTS},
+            )
+        )
+        u = u.filter((u.ts < first) | (u.ts >= last))
+    tokens = {c: u[c].fill_null(0).cast("float64") for c in TOKEN_COLUMNS}
+    x = {
+        "i": tokens["input_tokens"] - tokens["cache_read_tokens"] - tokens["cache_write_tokens"],
+        "r": tokens["cache_read_tokens"],
+        "w": tokens["cache_write_tokens"],
+        "o": tokens["output_tokens"] - tokens["reasoning_tokens"],
+        "z": tokens["reasoning_tokens"],
+    }
+    parts.append(
+        u.group_by(
+            provider=u.provider,
+            model=u.model,
+            epoch=seg.epoch(u.ts),
+            bracket=seg.bracket(u.input_tokens.fill_null(0)),
+            cache_hit=u.response_cache_hit.fill_null(False),
+        ).aggregate(
+            requests=u.count(),
+            **{f"s_{a}": x[a].sum() for a in x},
+            **{m: (x[m[2]] * x[m[3]]).sum() for m in rollups.MOMENTS},
+        )
+    )
+    both = parts[0] if len(parts) == 1 else parts[0].union(parts[1].cast(parts[0].schema()))
+    g = both.group_by(list(keys)).aggregate(**{c: both[c].sum() for c in sums})
+    j = g.left_join(
+        lookup,
+        [g.provider == lookup.provider, g.model == lookup.model, g.epoch == lookup.epoch, g.bracket == lookup.bracket],
+    )
+    rates = ("input_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok", "output_per_mtok", "reasoning_per_mtok")
+    rows = j.select(*[g[c] for c in (*keys, *sums)], *[j[c] for c in (*rates, "per_request_usd")]).to_pyarrow()
+    out: dict[str, dict[str, Any]] = {}
+    letters = list(rollups.COMPONENT_SQL)
+    for row in rows.to_pylist():
+        if not row["cache_hit"] and row["input_per_mtok"] is None:
+            continue  # unpriced: left out, as the requests' path leaves them out
+        m = out.setdefault(row["model"], {"model": row["model"], "n": 0, "s": 0.0, "ss": 0.0})
+        n = int(row["requests"] or 0)
+        m["n"] += n
+        if row["cache_hit"]:
+            continue  # answered from the response cache: priced at 0
+        v = {a: float(row[rate]) / 1e6 for a, rate in zip(letters, rates, strict=True)}
+        fee = float(row["per_request_usd"] or 0.0)
+        linear = sum(v[a] * float(row[f"s_{a}"] or 0.0) for a in letters)
+        quad = sum((1 if mm[2] == mm[3] else 2) * v[mm[2]] * v[mm[3]] * float(row[mm] or 0.0) for mm in rollups.MOMENTS)
+        m["s"] += linear + fee * n
+        m["ss"] += quad + 2 * fee * linear + n * fee * fee
+    return out
+
+
 def _sides(ctx: RuleContext, specs: list[_SideSpec]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Per-model request stats and per-unit outcome stats of each side: two engine passes per side.
+    """Per-model request stats (:func:`_request_stats`) and per-unit outcome stats of each side.
 
     (One pass for all sides, labelling each request with its side, measured slower at 100M rows: the label is a
     CASE over strings on every request of the union of the sides' ranges, and the unit ``GROUP BY`` is as large.)
     """
     out = []
     for spec in specs:
-        u = usage_in_range(ctx.store, spec.lo, spec.hi)
-        u = u.filter(u.feature == spec.feature, *[u[dim] == value for dim, value in spec.version.items()])
+        u = _side_requests(ctx, spec)
         r = build_ledger(ctx.store, ctx.config, spec.lo, spec.hi, usage=u).requests  # price only these requests
         r = r.filter(r.priced)
-        per_model = (
-            r.group_by("model")
-            .aggregate(n=r.count(), s=r.cost_usd.sum(), ss=(r.cost_usd * r.cost_usd).sum())
-            .to_pyarrow()
-            .to_pylist()
-        )
         units = _units(ctx.store, r, c=r.cost_usd.sum())  # each unit's cost and success, no join back to requests
         ok = units.success.cast("float64")
         agg = units.aggregate(
             n=units.count(), c=units.c.sum(), s=ok.sum(), cc=(units.c * units.c).sum(), cs=(units.c * ok).sum()
         )
         stats = agg.to_pyarrow().to_pylist()[0]
-        out.append(({m["model"]: m for m in per_model}, {k: stats[k] or v for k, v in _NO_UNITS.items()}))
+        out.append((_request_stats(ctx, spec), {k: stats[k] or v for k, v in _NO_UNITS.items()}))
     return out
 
 

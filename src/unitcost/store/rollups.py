@@ -8,8 +8,9 @@ a ``GROUP BY`` over every request of the range, seconds at 100M rows. The rollup
 per hour:
 
 * ``usage_hourly``: per (hour, feature, release, prompt version, provider, model, response cache hit, input
-  band) the request count, first and last ``ts``, token sums, the drift rule's token moments, retries and the
-  count of latencies. Cost is linear in tokens inside a price segment, so these sums price exactly whenever
+  band) the request count, first and last ``ts``, token sums, the drift rule's token moments, retries, the
+  count of latencies and the second moments of the price components (the deployment rule's variance of the
+  cost per request). Cost is linear in tokens inside a price segment, so these sums price exactly whenever
   the segments of the range are unions of (hour, band) cells: every price change of the range on the hour
   (genai-prices changes prices at midnight; time-of-day prices are not) and every tier threshold among the
   band edges (:func:`covers`). Otherwise the callers scan the requests as before.
@@ -37,7 +38,7 @@ import ibis
 import ibis.expr.types as ir
 
 from unitcost.pricing.tokens import tier_thresholds
-from unitcost.schema import TOKEN_COLUMNS
+from unitcost.schema import TOKEN_COLUMNS, USAGE_HOURLY, USAGE_LATENCY
 
 if TYPE_CHECKING:
     from unitcost.ledger.segments import Segmentation
@@ -49,6 +50,17 @@ DIMENSIONS = ("feature", "release", "prompt_version")
 LATENCY_BUCKETS_PER_E = 40
 _HOUR = dt.timedelta(hours=1)
 _KEYS = ("hour", *DIMENSIONS, "provider", "model", "cache_hit", "band")
+#: the price components of a request (``ledger.segments.COMPONENTS``) by letter: uncached input, cache read,
+#: cache write, output that is not reasoning, reasoning; cost = sum of component x rate (+ a per-request fee)
+COMPONENT_SQL = {
+    "i": "(COALESCE(input_tokens, 0) - COALESCE(cache_read_tokens, 0) - COALESCE(cache_write_tokens, 0))",
+    "r": "COALESCE(cache_read_tokens, 0)",
+    "w": "COALESCE(cache_write_tokens, 0)",
+    "o": "(COALESCE(output_tokens, 0) - COALESCE(reasoning_tokens, 0))",
+    "z": "COALESCE(reasoning_tokens, 0)",
+}
+#: the second moments of the components (``m_ab`` = sum of a x b): with the rates, the sum of squared costs
+MOMENTS = tuple(f"m_{a}{b}" for k, a in enumerate(COMPONENT_SQL) for b in list(COMPONENT_SQL)[k:])
 _SUMS = (
     "requests",
     *TOKEN_COLUMNS,
@@ -58,6 +70,7 @@ _SUMS = (
     "output_sq",
     "retries",
     "latency_n",
+    *MOMENTS,
 )
 
 
@@ -78,7 +91,8 @@ def _hourly_select(edges: tuple[int, ...], where: str) -> str:
         sum({tokens["input_tokens"]} * {tokens["cache_read_tokens"]}) AS input_cache,
         sum({tokens["output_tokens"]} * {tokens["output_tokens"]}) AS output_sq,
         count(*) FILTER (WHERE COALESCE(attempt > 1, status = 'error', false)) AS retries,
-        count(latency_ms) AS latency_n
+        count(latency_ms) AS latency_n,
+        {", ".join(f"sum({COMPONENT_SQL[m[2]]}::DOUBLE * {COMPONENT_SQL[m[3]]}::DOUBLE) AS {m}" for m in MOMENTS)}
         FROM usage WHERE {where} GROUP BY ALL"""
 
 
@@ -153,8 +167,15 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild the rollups when their band edges are not the installed genai-prices' (a new workspace gets its
-    edges here; an older one, or one opened after a genai-prices update, its rollups too)."""
-    if stored_edges(con) != tier_thresholds():
+    edges here; an older one, or one opened after a genai-prices update, its rollups too), or when they were
+    written with other columns (an earlier version of unitcost)."""
+    stale = False
+    for table in (USAGE_HOURLY, USAGE_LATENCY):
+        if [r[0] for r in con.execute(f"DESCRIBE {table.name}").fetchall()] != table.column_names:
+            con.execute(f"DROP TABLE {table.name}")
+            con.execute(table.ddl())
+            stale = True
+    if stale or stored_edges(con) != tier_thresholds():
         rebuild(con)
 
 
