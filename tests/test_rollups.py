@@ -28,8 +28,16 @@ EDGES = tier_thresholds()
 
 
 def _stored(con: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    hourly = con.execute("SELECT * FROM usage_hourly ORDER BY ALL").fetchall()
-    latency = con.execute("SELECT * FROM usage_latency ORDER BY ALL").fetchall()
+    """The rollups with each key's rows summed (a key may be split over several rows, see fold_new_rows)."""
+    keys = ["hour", *rollups.DIMENSIONS, "provider", "model", "cache_hit", "band"]
+    cols = [r[0] for r in con.execute("DESCRIBE usage_hourly").fetchall()]
+    agg = [
+        c if c in keys else (f"{'min' if c == 'first_ts' else 'max' if c == 'last_ts' else 'sum'}({c})") for c in cols
+    ]
+    hourly = con.execute(f"SELECT {', '.join(agg)} FROM usage_hourly GROUP BY ALL ORDER BY ALL").fetchall()
+    latency = con.execute(
+        "SELECT day, feature, bucket, sum(requests) FROM usage_latency GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     return hourly, latency
 
 
@@ -156,9 +164,9 @@ def test_a_trace_filled_in_by_a_later_otlp_file_refreshes_its_hours(tmp_path: Pa
     call = [{"trace": TRACE, "span": "0000000000000002", "parent": "0000000000000001", "start": 1, "attrs": CALL}]
     root = [{"trace": TRACE, "span": "0000000000000001", "attrs": {"feature": "helpdesk"}}]
     ws.ingest("otlp", [write(tmp_path / "first.json", otlp_json(call))])
-    assert ws.store.sql("SELECT feature, requests FROM usage_hourly") == [(None, 1)]
+    assert ws.store.sql("SELECT feature, sum(requests) FROM usage_hourly GROUP BY 1") == [(None, 1)]
     ws.ingest("otlp", [write(tmp_path / "later.json", otlp_json(root))])
-    assert ws.store.sql("SELECT feature, requests FROM usage_hourly") == [("helpdesk", 1)]
+    assert ws.store.sql("SELECT feature, sum(requests) FROM usage_hourly GROUP BY 1") == [("helpdesk", 1)]
     assert _stored(ws.store.raw) == _recomputed(ws.store.raw)
     ws.close()
 
@@ -202,3 +210,17 @@ def test_covers_and_brackets() -> None:
     for tokens in (0, 32_000, 32_001, 128_000, 128_001, 200_000, 200_001):
         band = sum(tokens > e for e in edges)
         assert rollups.bracket_of_band(seg, edges, band) == sum(tokens > e for e in seg.token_edges)
+
+
+def test_small_batches_into_one_hour_keep_few_rows_per_key(tmp_path: Path) -> None:
+    """The OTLP receiver writes a batch per request: rollup rows are appended, then re-grouped past MAX_PARTS."""
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    for b in range(2 * rollups.MAX_PARTS + 3):
+        rows = [(100 + b, "", 5 + b % 40, "chat", "r1", 500, False, 1, 100.0)]
+        ws.ingest("usage", [write_csv(tmp_path / f"{b}.csv", _rows(rows))])
+    parts = ws.store.sql(
+        "SELECT max(n), sum(n) FROM (SELECT count(*) AS n FROM usage_hourly GROUP BY hour, provider, model, band)"
+    )[0]
+    assert parts[0] <= rollups.MAX_PARTS and parts[1] < 2 * rollups.MAX_PARTS + 3  # re-grouped at least once
+    assert _stored(ws.store.raw) == _recomputed(ws.store.raw)
+    ws.close()

@@ -5,7 +5,8 @@ per scope and, with no bill, GPU pools or people time, the spend of their period
 series: token cost per (hour, key) over ``[start, at)``, one :func:`~unitcost.analysis.cost_timeseries` scan per
 dimension. :class:`SpendSeries` keeps that scan for the evaluation: a later request for a range that starts at or
 after the scanned start is a filter of it, an earlier start scans again. Hour buckets at or after a scanned
-start are whole, so sums over day-aligned ranges are exact (cost is linear in tokens).
+start are whole, so sums over day-aligned ranges are exact (cost is linear in tokens). By feature, release or
+prompt version, the scan reads its whole hours from the ``usage_hourly`` rollup (``store/rollups.py``).
 """
 
 from __future__ import annotations

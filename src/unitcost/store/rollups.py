@@ -21,10 +21,11 @@ The *band* of a request is how many of the edges (``usage_rollup_bands``: every 
 genai-prices data, :func:`unitcost.pricing.tokens.tier_thresholds`) its input tokens exceed; a price bracket
 (tiers apply above their threshold) is then a union of bands.
 
-Upkeep: ingestion folds each batch's new rows in (:func:`fold_new_rows`, which merges the hours the batch
-touches); the OTLP adapter, which fills empty dimensions of stored rows from spans that come later, recomputes
-the hours of the rows it changed (:func:`refresh_units`). Usage rows are never deleted. A workspace written
-before the rollups existed, or whose band edges differ from the installed genai-prices data, gets them rebuilt
+Upkeep: ingestion folds each batch's new rows in (:func:`fold_new_rows`: appended, re-grouped once a key has
+more than :data:`MAX_PARTS` rows, so readers always sum the rows of a key). The OTLP adapter, which fills empty
+dimensions of stored rows from spans that come later, recomputes the hours of the rows it changed
+(:func:`refresh_units`). Usage rows are never deleted. A workspace written before the rollups existed, with
+other rollup columns, or whose band edges differ from the installed genai-prices data, gets them rebuilt
 when opened (:func:`ensure`).
 """
 
@@ -110,31 +111,50 @@ def stored_edges(con: duckdb.DuckDBPyConnection) -> tuple[int, ...]:
     return tuple(int(r[0]) for r in con.execute("SELECT edge FROM usage_rollup_bands ORDER BY edge").fetchall())
 
 
-def _merge(con: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], sums: tuple[str, ...], new: str) -> None:
-    """Add the rows of the temp table ``new`` to ``table``: re-group the periods they touch, keys unique."""
-    period = keys[0]
-    extra = ", min(first_ts) AS first_ts, max(last_ts) AS last_ts" if table == "usage_hourly" else ""
-    cols = [*keys, *sums, *(("first_ts", "last_ts") if extra else ())]
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _merged AS
-        SELECT {", ".join(keys)}, {", ".join(f"sum({s}) AS {s}" for s in sums)}{extra}
-        FROM (SELECT {", ".join(cols)} FROM {table} WHERE {period} IN (SELECT DISTINCT {period} FROM {new})
-              UNION ALL SELECT {", ".join(cols)} FROM {new})
-        GROUP BY ALL"""
-    )
-    con.execute(f"DELETE FROM {table} WHERE {period} IN (SELECT DISTINCT {period} FROM {new})")
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _merged")
-    con.execute("DROP TABLE _merged")
+#: a key's rows may be split over this many rows before the hours of a batch are re-grouped (see fold_new_rows)
+MAX_PARTS = 16
+_LATENCY_KEYS = ("day", "feature", "bucket")
+
+
+def compact(con: duckdb.DuckDBPyConnection, since: dt.datetime | None = None) -> None:
+    """Re-group the rollup rows from the hour ``since`` on (None: all) so that each key has one row."""
+    for table, keys, sums, period in (
+        ("usage_hourly", _KEYS, _SUMS, "hour"),
+        ("usage_latency", _LATENCY_KEYS, ("requests",), "day"),
+    ):
+        extra = ", min(first_ts) AS first_ts, max(last_ts) AS last_ts" if table == "usage_hourly" else ""
+        where = f"WHERE {period} >= date_trunc('{period}', CAST(? AS TIMESTAMP))" if since is not None else ""
+        params = [since] if since is not None else []
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _compacted AS SELECT {", ".join(keys)},
+            {", ".join(f"sum({c}) AS {c}" for c in sums)}{extra} FROM {table} {where} GROUP BY ALL""",
+            params,
+        )
+        con.execute(f"DELETE FROM {table} {where}", params)
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _compacted")
+        con.execute("DROP TABLE _compacted")
 
 
 def fold_new_rows(con: duckdb.DuckDBPyConnection, after_row_id: int) -> None:
-    """Fold the usage rows with ``row_id > after_row_id`` (just inserted) into the rollups."""
+    """Fold the usage rows with ``row_id > after_row_id`` (just inserted) into the rollups.
+
+    The batch's groups are appended (every reader sums rows per key); once a key of the hours the batch touched
+    has more than :data:`MAX_PARTS` rows, those hours are re-grouped. A small batch (the OTLP receiver writes one
+    per request it accepts) thus costs two inserts and a check, not a merge.
+    """
     where = f"row_id > {int(after_row_id)}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_hourly AS {_hourly_select(stored_edges(con), where)}")
-    _merge(con, "usage_hourly", _KEYS, _SUMS, "_new_hourly")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _new_latency AS {_latency_select(where)}")
-    _merge(con, "usage_latency", ("day", "feature", "bucket"), ("requests",), "_new_latency")
-    con.execute("DROP TABLE _new_hourly; DROP TABLE _new_latency")
+    con.execute(f"INSERT INTO usage_hourly BY NAME {_hourly_select(stored_edges(con), where)}")
+    con.execute(f"INSERT INTO usage_latency BY NAME {_latency_select(where)}")
+    row = con.execute(f"SELECT date_trunc('hour', min(ts)) FROM usage WHERE {where}").fetchone()
+    since = row[0] if row else None
+    if since is None:
+        return
+    worst = con.execute(
+        f"SELECT max(n) FROM (SELECT count(*) AS n FROM usage_hourly WHERE hour >= ? GROUP BY {', '.join(_KEYS)})",
+        [since],
+    ).fetchone()
+    if worst and worst[0] and worst[0] > MAX_PARTS:
+        compact(con, since)
 
 
 def refresh_units(con: duckdb.DuckDBPyConnection, units_sql: str) -> None:
