@@ -22,6 +22,10 @@ feature are one change. For each change:
 
 The finding stays active until another version replaces the new one on that feature. Monthly impact is the
 after side's extra cost per day (``A - B`` over its days) times 30.
+
+Engine work: the version timelines and each side's per-model request moments come from the ``usage_hourly``
+rollup (:func:`_first_seen`, :func:`_request_stats`; partial hours from the requests); each side's per-unit
+statistics from one ``GROUP BY unit_id`` over its priced requests.
 """
 
 from __future__ import annotations
