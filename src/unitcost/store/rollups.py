@@ -38,6 +38,7 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 
+from unitcost.periods import naive_utc
 from unitcost.pricing.tokens import tier_thresholds
 from unitcost.schema import TOKEN_COLUMNS, USAGE_HOURLY, USAGE_LATENCY
 
@@ -234,7 +235,14 @@ def bracket_expr(band: ir.IntegerValue, seg: Segmentation, edges: tuple[int, ...
 
 def whole_hours(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The whole UTC hours inside [start, end): (first hour start, end of the last whole hour); None for an open
-    bound. Rows in [start, first) and [last, end) are the partial hours a caller reads from ``usage``."""
+    bound, naive UTC (an aware bound is converted: hours are UTC hours). Rows in [start, first) and [last, end)
+    are the partial hours a caller reads from ``usage``.
+
+    >>> whole_hours(dt.datetime(2026, 10, 1, 4, 30, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))), None)
+    (datetime.datetime(2026, 9, 30, 23, 0), None)
+    """
+    start = naive_utc(start) if start is not None else None
+    end = naive_utc(end) if end is not None else None
     first = None
     if start is not None:
         floor = start.replace(minute=0, second=0, microsecond=0)
