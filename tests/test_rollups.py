@@ -224,3 +224,23 @@ def test_small_batches_into_one_hour_keep_few_rows_per_key(tmp_path: Path) -> No
     assert parts[0] <= rollups.MAX_PARTS and parts[1] < 2 * rollups.MAX_PARTS + 3  # re-grouped at least once
     assert _stored(ws.store.raw) == _recomputed(ws.store.raw)
     ws.close()
+
+
+def test_rows_written_behind_ingestion_get_their_derived_data_when_opened(tmp_path: Path) -> None:
+    """An older unitcost, or SQL straight into usage, adds rows without links, catalog, mixed units or rollups:
+    the next open sees the row count differ from the model catalog's and rebuilds them."""
+    ws = open_workspace(tmp_path / "w.duckdb", Config())
+    rows = [(i, "t1", 30 * i, "chat", "r1", 1000, False, 1, 100.0) for i in range(4)]
+    ws.ingest("usage", [write_csv(tmp_path / "u.csv", _rows(rows))])
+    ws.store.raw.execute(
+        """INSERT INTO usage (ts, request_id, trace_id, provider, model, feature, input_tokens, unit_id, row_id)
+        SELECT ts + INTERVAL 3 HOUR, request_id || 'x', trace_id, provider, model, 'search', input_tokens,
+               unit_id, row_id + 100 FROM usage"""
+    )
+    ws.close()
+    store = open_store(tmp_path / "w.duckdb")
+    assert _stored(store.raw) == _recomputed(store.raw)
+    assert store.sql("SELECT sum(requests) FROM usage_models") == [(8,)]
+    assert store.sql("SELECT count(*) FROM usage_mixed_units WHERE dimension = 'feature'") == [(1,)]  # chat, search
+    assert store.sql("SELECT count(*) FROM usage WHERE unit_next_ts IS NULL") == [(1,)]  # one unit, one last row
+    store.close()

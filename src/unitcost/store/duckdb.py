@@ -71,6 +71,16 @@ class Store:
                 rebuild_models(con)
             if "usage" in existing and "usage_mixed_units" not in existing:
                 rebuild_mixed(con)
+            # rows that did not come through ingestion (an older unitcost, SQL straight into usage): the model
+            # catalog counts every ingested row, so a different count means the derived data is out of date
+            counts = con.execute(
+                "SELECT (SELECT count(*) FROM usage), (SELECT COALESCE(sum(requests), 0) FROM usage_models)"
+            ).fetchone()
+            if counts and counts[0] != counts[1]:
+                link_all(con)
+                rebuild_models(con)
+                rebuild_mixed(con)
+                rollups.rebuild(con)
             rollups.ensure(con)  # built on first open, rebuilt when genai-prices' tier thresholds change
 
     @contextmanager
