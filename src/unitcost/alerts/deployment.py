@@ -160,8 +160,7 @@ def _request_stats(ctx: RuleContext, spec: _SideSpec) -> dict[str, dict[str, Any
             h.group_by(
                 provider=h.provider,
                 model=h.model,
-                epoch=seg.epoch(h.hour),  # every price change is on the hour (rollups.covers)
-                bracket=rollups.bracket_expr(h.band, seg, edges),
+                **rollups.segment_of(h, seg, edges),
                 cache_hit=h.cache_hit,
             ).aggregate(
                 requests=h.requests.sum(),
@@ -182,8 +181,7 @@ def _request_stats(ctx: RuleContext, spec: _SideSpec) -> dict[str, dict[str, Any
         u.group_by(
             provider=u.provider,
             model=u.model,
-            epoch=seg.epoch(u.ts),
-            bracket=seg.bracket(u.input_tokens.fill_null(0)),
+            **seg.of_requests(u),
             cache_hit=u.response_cache_hit.fill_null(False),
         ).aggregate(
             requests=u.count(),

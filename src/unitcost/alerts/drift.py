@@ -177,8 +177,7 @@ def _grouped(u: ir.Table, seg: Segmentation) -> ir.Table:
         bucket=ibis.cases((calls.latency_ms.notnull(), log_bucket), else_=ibis.null("int64")),
         provider=calls.provider,
         model=calls.model,
-        epoch=seg.epoch(calls.ts),
-        bracket=seg.bracket(calls.input_tokens.fill_null(0)),
+        **seg.of_requests(calls),
     ).aggregate(
         requests=calls.count(),
         input_sq=(x * x).sum(),
@@ -201,8 +200,7 @@ def _rolled_up(store: Store, lo: dt.datetime, hi: dt.datetime, seg: Segmentation
         bucket=ibis.null("int64"),
         provider=h.provider,
         model=h.model,
-        epoch=seg.epoch(h.hour),  # every price change is on the hour (rollups.covers)
-        bracket=rollups.bracket_expr(h.band, seg, edges),
+        **rollups.segment_of(h, seg, edges),
     ).aggregate(
         requests=h.requests.sum(),
         input_sq=h.input_sq.sum(),

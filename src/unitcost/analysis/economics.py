@@ -265,8 +265,7 @@ def _grouped(
         "provider": r.provider,
         "model": r.model,
         **({"serving": r.serving} if stack_drivers else {}),
-        "epoch": seg.epoch(r.ts),
-        "bracket": seg.bracket(r.input_tokens.fill_null(0)),
+        **seg.of_requests(r),
         "success": success,
         # errors matter only to waste, which needs units: a constant key costs nothing to group by
         "is_error": (r.status == "error") if units else ibis.literal(False),
@@ -320,8 +319,7 @@ def _rollup_grouped(
     keys_cols |= {
         "provider": h.provider,
         "model": h.model,
-        "epoch": seg.epoch(h.hour),  # every price change is on the hour (rollups.covers)
-        "bracket": rollups.bracket_expr(h.band, seg, edges),
+        **rollups.segment_of(h, seg, edges),
         "success": ibis.null("boolean"),
         "is_error": ibis.literal(False),
         "cache_hit": h.cache_hit,

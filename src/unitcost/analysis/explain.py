@@ -207,7 +207,7 @@ def _cells(
         by_group = u.row_id.isin(last.last_row)
         is_last = by_group if mixed is None else ibis.cases((u.unit_id.isin(mixed.unit_id), by_group), else_=is_last)
     # token sums per price segment: no join, one pass over the rows
-    group = {**keys_of(u), "epoch": seg.epoch(u.ts), "bracket": seg.bracket(u.input_tokens.fill_null(0))}
+    group = {**keys_of(u), **seg.of_requests(u)}
     grouped = u.group_by(**group).aggregate(requests=u.count(), units=is_last.sum(), **token_sums(u))
     g, _ = price_segments(grouped, lookup)
     free = g.cache_hit | g.pool  # no token cost: answered from cache, or paid for by a GPU pool

@@ -163,8 +163,7 @@ def _telemetry(
         day=u.ts.truncate("D"),
         provider=u.provider,
         model=u.model,
-        epoch=seg.epoch(u.ts),
-        bracket=seg.bracket(u.input_tokens.fill_null(0)),
+        **seg.of_requests(u),
         cache_hit=u.response_cache_hit.fill_null(False),
     ).aggregate(
         requests=u.count(),

@@ -49,6 +49,10 @@ class Segmentation:
             return ibis.literal(0)
         return ibis.cases(*[(ts < edge, i) for i, edge in enumerate(self.time_edges)], else_=len(self.time_edges))
 
+    def of_requests(self, r: ir.Table) -> dict[str, ir.IntegerValue]:
+        """The segment keys (``epoch``, ``bracket``) of usage rows ``r``, to group them by."""
+        return {"epoch": self.epoch(r.ts), "bracket": self.bracket(r.input_tokens.fill_null(0))}
+
     def bracket(self, input_tokens: ir.IntegerValue) -> ir.IntegerValue:
         """Index of the input-token bracket (tiers apply when input_tokens > threshold)."""
         if not self.token_edges:

@@ -233,6 +233,12 @@ def bracket_expr(band: ir.IntegerValue, seg: Segmentation, edges: tuple[int, ...
     return ibis.cases(*cases).cast("int64")
 
 
+def segment_of(h: ir.Table, seg: Segmentation, edges: tuple[int, ...]) -> dict[str, ir.IntegerValue]:
+    """The segment keys (``epoch``, ``bracket``) of ``usage_hourly`` rows ``h``, where :func:`covers` holds: every
+    price change is on the hour, so an hour's epoch is its start's."""
+    return {"epoch": seg.epoch(h.hour), "bracket": bracket_expr(h.band, seg, edges)}
+
+
 def whole_hours(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The whole UTC hours inside [start, end): (first hour start, end of the last whole hour); None for an open
     bound, naive UTC (an aware bound is converted: hours are UTC hours). Rows in [start, first) and [last, end)
