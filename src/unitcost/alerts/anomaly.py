@@ -149,7 +149,7 @@ def _finding(
     when = start.strftime("%Y-%m-%d %H:00") if grain == "hour" else start.strftime("%Y-%m-%d")
     message = (
         f"{where} {'from ' + when if len(ep) > 1 else 'on ' + when} ({len(ep)} {grain}{'s' if len(ep) > 1 else ''}): "
-        f"${actual:,.2f} vs ${expected:,.2f} expected, {abs(excess):,.2f} USD ({abs(100 * excess / expected):.0f}%) "
+        f"${actual:,.2f} vs ${expected:,.2f} expected, ${abs(excess):,.2f} ({abs(100 * excess / expected):.0f}%) "
         f"{direction} the usual range"
         if expected
         else f"{where} on {when}: ${actual:,.2f} with nothing expected"
@@ -202,9 +202,10 @@ def _with_root_cause(f: Finding, ctx: RuleContext) -> Finding:
         names = [f"{x['dimension']} {x['key']}" for x in c["contributors"][:2]]
         return f" ({', '.join(names)})" if names else ""
 
-    words = "; ".join(
-        f"{DRIVER_WORDS.get(c['driver'], c['driver'])} {c['change_usd']:+,.2f} USD{who(c)}" for c in cause
-    )
+    def signed(v: float) -> str:
+        return f"{'+' if v >= 0 else '-'}${abs(v):,.2f}"
+
+    words = "; ".join(f"{DRIVER_WORDS.get(c['driver'], c['driver'])} {signed(c['change_usd'])}{who(c)}" for c in cause)
     details = {**f.details, "root_cause": cause, "root_cause_baseline": baseline.describe()}
     message = f.message + (f". Against {baseline.label}: {words}" if words else "")
     return Finding(f.rule, f.kind, f.scope, f.started_at, f.ended_at, f.impact_usd_per_month, message, details)
