@@ -41,7 +41,7 @@ from scipy.stats import norm
 from unitcost.alerts.model import Finding, RuleContext
 from unitcost.analysis.economics import _units, price_lookup
 from unitcost.ledger.costs import build_ledger, usage_in_range
-from unitcost.schema import TOKEN_COLUMNS
+from unitcost.ledger.segments import COMPONENT_RATES, token_components
 from unitcost.store import Store, rollups
 
 VERSION_DIMENSIONS = ("release", "prompt_version")
@@ -62,16 +62,16 @@ def _first_seen(store: Store, lo: dt.datetime, hi: dt.datetime) -> ir.Table:
     """The first request in [lo, hi) of each (feature, release, prompt version) of a feature: whole hours from
     the ``usage_hourly`` rollup, the partial hours at either end from the requests."""
     u = usage_in_range(store, lo, hi)
-    first, last = rollups.whole_hours(lo, hi)
-    assert first is not None and last is not None
     keys = ["feature", *VERSION_DIMENSIONS]
-    if rollups.edges_if_built(store) is None or first >= last:
-        u = u.filter(u.feature.notnull())
-        return u.group_by(keys).aggregate(first=u.ts.min())
-    h = store.table("usage_hourly")
-    h = h.filter((h.hour >= first) & (h.hour < last) & h.feature.notnull())
-    edge = u.filter(((u.ts < first) | (u.ts >= last)) & u.feature.notnull())
-    both = h.group_by(keys).aggregate(first=h.first_ts.min()).union(edge.group_by(keys).aggregate(first=edge.ts.min()))
+    h, edge = rollups.split_range(store, u, lo, hi) if rollups.edges_if_built(store) is not None else (None, u)
+    parts = [] if edge is None else [edge.filter(edge.feature.notnull())]
+    parts = [p.group_by(keys).aggregate(first=p.ts.min()) for p in parts]
+    if h is not None:
+        h = h.filter(h.feature.notnull())
+        parts.append(h.group_by(keys).aggregate(first=h.first_ts.min()))
+    if len(parts) == 1:
+        return parts[0]
+    both = parts[0].union(parts[1])
     return both.group_by(keys).aggregate(first=both.first.min())
 
 
@@ -135,70 +135,49 @@ def _request_stats(ctx: RuleContext, spec: _SideSpec) -> dict[str, dict[str, Any
     """
     _, seg, lookup = price_lookup(ctx.config, ctx.store, spec.lo, spec.hi)
     edges = rollups.edges_if_built(ctx.store)
-    u = _side_requests(ctx, spec)
-    first, last = rollups.whole_hours(spec.lo, spec.hi)
-    assert first is not None and last is not None
+    u: ir.Table | None = _side_requests(ctx, spec)
+    assert u is not None
+    letters = list(rollups.COMPONENT_SQL)  # the components in COMPONENTS order, as the rollup names them
     keys = ("provider", "model", "epoch", "bracket", "cache_hit")
-    sums = ("requests", *(f"s_{a}" for a in rollups.COMPONENT_SQL), *rollups.MOMENTS)
+    sums = ("requests", *(f"s_{a}" for a in letters), *rollups.MOMENTS)
     parts = []
-    if edges is not None and rollups.covers(seg, edges) and first < last:
-        h = ctx.store.table("usage_hourly")
-        h = h.filter(
-            h.hour >= first,
-            h.hour < last,
-            h.feature == spec.feature,
-            *[h[dim] == value for dim, value in spec.version.items()],
-        )
-        component = {
-            "s_i": h.input_tokens - h.cache_read_tokens - h.cache_write_tokens,
-            "s_r": h.cache_read_tokens,
-            "s_w": h.cache_write_tokens,
-            "s_o": h.output_tokens - h.reasoning_tokens,
-            "s_z": h.reasoning_tokens,
-        }
+    if edges is not None and rollups.covers(seg, edges):
+        h, u = rollups.split_range(ctx.store, u, spec.lo, spec.hi)
+        if h is not None:
+            h = h.filter(h.feature == spec.feature, *[h[dim] == value for dim, value in spec.version.items()])
+            component = dict(zip(letters, token_components(h).values(), strict=True))
+            parts.append(
+                h.group_by(
+                    provider=h.provider, model=h.model, **rollups.segment_of(h, seg, edges), cache_hit=h.cache_hit
+                ).aggregate(
+                    requests=h.requests.sum(),
+                    **{f"s_{a}": e.sum().cast("float64") for a, e in component.items()},
+                    **{m: h[m].sum() for m in rollups.MOMENTS},
+                )
+            )
+    if u is not None:
+        x = {a: e.cast("float64") for a, e in zip(letters, token_components(u).values(), strict=True)}
         parts.append(
-            h.group_by(
-                provider=h.provider,
-                model=h.model,
-                **rollups.segment_of(h, seg, edges),
-                cache_hit=h.cache_hit,
+            u.group_by(
+                provider=u.provider,
+                model=u.model,
+                **seg.of_requests(u),
+                cache_hit=u.response_cache_hit.fill_null(False),
             ).aggregate(
-                requests=h.requests.sum(),
-                **{name: e.sum().cast("float64") for name, e in component.items()},
-                **{m: h[m].sum() for m in rollups.MOMENTS},
+                requests=u.count(),
+                **{f"s_{a}": x[a].sum() for a in x},
+                **{m: (x[m[2]] * x[m[3]]).sum() for m in rollups.MOMENTS},
             )
         )
-        u = u.filter((u.ts < first) | (u.ts >= last))
-    tokens = {c: u[c].fill_null(0).cast("float64") for c in TOKEN_COLUMNS}
-    x = {
-        "i": tokens["input_tokens"] - tokens["cache_read_tokens"] - tokens["cache_write_tokens"],
-        "r": tokens["cache_read_tokens"],
-        "w": tokens["cache_write_tokens"],
-        "o": tokens["output_tokens"] - tokens["reasoning_tokens"],
-        "z": tokens["reasoning_tokens"],
-    }
-    parts.append(
-        u.group_by(
-            provider=u.provider,
-            model=u.model,
-            **seg.of_requests(u),
-            cache_hit=u.response_cache_hit.fill_null(False),
-        ).aggregate(
-            requests=u.count(),
-            **{f"s_{a}": x[a].sum() for a in x},
-            **{m: (x[m[2]] * x[m[3]]).sum() for m in rollups.MOMENTS},
-        )
-    )
     both = parts[0] if len(parts) == 1 else parts[0].union(parts[1].cast(parts[0].schema()))
     g = both.group_by(list(keys)).aggregate(**{c: both[c].sum() for c in sums})
     j = g.left_join(
         lookup,
         [g.provider == lookup.provider, g.model == lookup.model, g.epoch == lookup.epoch, g.bracket == lookup.bracket],
     )
-    rates = ("input_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok", "output_per_mtok", "reasoning_per_mtok")
+    rates = COMPONENT_RATES
     rows = j.select(*[g[c] for c in (*keys, *sums)], *[j[c] for c in (*rates, "per_request_usd")]).to_pyarrow()
     out: dict[str, dict[str, Any]] = {}
-    letters = list(rollups.COMPONENT_SQL)
     for row in rows.to_pylist():
         if not row["cache_hit"] and row["input_per_mtok"] is None:
             continue  # unpriced: left out, as the requests' path leaves them out

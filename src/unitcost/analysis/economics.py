@@ -305,14 +305,9 @@ def _rollup_grouped(
 ) -> ir.Table:
     """:func:`_grouped` without units or stack drivers, from ``usage_hourly`` for the whole hours of [start, end)
     and from the requests for the partial hours at either end (the sums are the same; see store/rollups.py)."""
-    first, last = rollups.whole_hours(start, end)
-    if first is not None and last is not None and first >= last:  # no whole hour: the requests alone
+    h, edge = rollups.split_range(store, u, start, end)
+    if h is None:  # no whole hour: the requests alone
         return _grouped(u, dims, grain, seg, False, False, ibis.null("boolean"), ibis.null("boolean"))
-    h = store.table("usage_hourly")
-    if first is not None:
-        h = h.filter(h.hour >= first)
-    if last is not None:
-        h = h.filter(h.hour < last)
     keys_cols: dict[str, ir.Value] = {d: h[d] for d in dims}
     if grain:
         keys_cols["period"] = _period(h.hour, grain)
@@ -332,14 +327,8 @@ def _rollup_grouped(
         units_of_work=ibis.null("int64"),
         successful_outcomes=ibis.null("int64"),
     )
-    partial = []
-    if first is not None:
-        partial.append(u.ts < first)
-    if last is not None:
-        partial.append(u.ts >= last)
-    if not partial:
+    if edge is None:
         return rolled
-    edge = u.filter(ibis.or_(*partial))
     raw = _grouped(edge, dims, grain, seg, False, False, ibis.null("boolean"), ibis.null("boolean"))
     both = rolled.union(raw.select(*rolled.columns).cast(rolled.schema()))
     keys = [c for c in keys_cols]

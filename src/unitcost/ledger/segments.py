@@ -155,19 +155,36 @@ def price_segments(grouped: ir.Table, lookup: ir.Table) -> tuple[ir.Table, ir.Fl
     return g, cost
 
 
-#: the price components of a token sum, in the order they are added
+#: the price components of a token sum, in the order they are added, and the rate each is priced at
 COMPONENTS = ("input_uncached", "cache_read", "cache_write", "output", "reasoning")
+COMPONENT_RATES = (
+    "input_per_mtok",
+    "cache_read_per_mtok",
+    "cache_write_per_mtok",
+    "output_per_mtok",
+    "reasoning_per_mtok",
+)
+
+
+def token_components(t: ir.Table) -> dict[str, ir.NumericValue]:
+    """The tokens of each price component (:data:`COMPONENTS`) of usage rows or of token sums (0 where empty):
+    cost = sum of component x rate / 1e6, plus the per-request fee."""
+    tok = {c: t[c].fill_null(0) for c in TOKEN_COLUMNS}
+    return {
+        "input_uncached": tok["input_tokens"] - tok["cache_read_tokens"] - tok["cache_write_tokens"],
+        "cache_read": tok["cache_read_tokens"],
+        "cache_write": tok["cache_write_tokens"],
+        "output": tok["output_tokens"] - tok["reasoning_tokens"],
+        "reasoning": tok["reasoning_tokens"],
+    }
 
 
 def cost_components(g: ir.Table) -> dict[str, ir.NumericValue]:
     """Each price component of a priced token sum: token x USD-per-million products (divide by 1e6 for USD),
     and ``fee_usd``, the per-request fees in USD. NULL where the segment is unpriced."""
+    tokens = token_components(g)
     return {
-        "input_uncached": (g.input_tokens - g.cache_read_tokens - g.cache_write_tokens) * g.input_per_mtok,
-        "cache_read": g.cache_read_tokens * g.cache_read_per_mtok,
-        "cache_write": g.cache_write_tokens * g.cache_write_per_mtok,
-        "output": (g.output_tokens - g.reasoning_tokens) * g.output_per_mtok,
-        "reasoning": g.reasoning_tokens * g.reasoning_per_mtok,
+        **{c: tokens[c] * g[rate] for c, rate in zip(COMPONENTS, COMPONENT_RATES, strict=True)},
         "fee_usd": g.per_request_usd * g.requests,
     }
 

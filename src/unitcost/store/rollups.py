@@ -239,6 +239,26 @@ def segment_of(h: ir.Table, seg: Segmentation, edges: tuple[int, ...]) -> dict[s
     return {"epoch": seg.epoch(h.hour), "bracket": bracket_expr(h.band, seg, edges)}
 
 
+def split_range(
+    store: Store, u: ir.Table, start: dt.datetime | None, end: dt.datetime | None
+) -> tuple[ir.Table | None, ir.Table | None]:
+    """A range read from the rollup where it can be: the ``usage_hourly`` rows of its whole hours (None when it
+    has none) and the requests ``u`` (already restricted to [start, end)) of the partial hours at either end
+    (None when there are none)."""
+    first, last = whole_hours(start, end)
+    if first is not None and last is not None and first >= last:
+        return None, u
+    h = store.table("usage_hourly")
+    partial = []
+    if first is not None:
+        h = h.filter(h.hour >= first)
+        partial.append(u.ts < first)
+    if last is not None:
+        h = h.filter(h.hour < last)
+        partial.append(u.ts >= last)
+    return h, u.filter(ibis.or_(*partial)) if partial else None
+
+
 def whole_hours(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The whole UTC hours inside [start, end): (first hour start, end of the last whole hour); None for an open
     bound, naive UTC (an aware bound is converted: hours are UTC hours). Rows in [start, first) and [last, end)
