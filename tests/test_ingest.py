@@ -179,3 +179,74 @@ def test_internal_ids_are_unique_across_files(workspace: Workspace, csv_file) ->
     units = {r[0]: r[2] for r in rows}
     assert units["a1"] == units["b1"]  # same trace, same unit across files
     assert len(set(units.values())) == 3
+
+
+def _usage_parquet(path: Path, rows: list[dict[str, object]], group: int = 3, **columns: list[object]) -> Path:
+    """A canonical usage Parquet file of ``rows`` (typed as a real export would be), ``group`` rows per row group."""
+    data = {
+        "ts": pa.array([r["ts"] for r in rows], pa.string()).cast(pa.timestamp("us")),
+        "request_id": [r["request_id"] for r in rows],
+        "provider": [r["provider"] for r in rows],
+        "model": [r["model"] or None for r in rows],
+        "input_tokens": pa.array([r["input_tokens"] for r in rows], pa.int64()),
+        "output_tokens": pa.array([r["output_tokens"] for r in rows], pa.int64()),
+        **columns,
+    }
+    pq.write_table(pa.table(data), path, row_group_size=group)  # several groups: file order must hold across them
+    return path
+
+
+def test_parquet_bad_rows_keep_their_record_number_and_row(workspace: Workspace, tmp_path: Path) -> None:
+    # Parquet is read in place (not copied first): the record number is the file's row number
+    rows = [row(f"r{i}", ts="2026-10-01T10:00:00") for i in range(10)]
+    rows[4]["output_tokens"] = -1
+    rows[8]["model"] = ""
+    path = _usage_parquet(tmp_path / "u.parquet", rows)
+    [res] = workspace.ingest("usage", [path])
+    assert (res.rows_read, res.rows_landed, res.rows_quarantined) == (10, 8, 2)
+    got = workspace.store.sql("SELECT record, field, raw FROM quarantine ORDER BY record")
+    assert [(r, f) for r, f, _ in got] == [(5, "output_tokens"), (9, "model")]
+    raw = json.loads(got[0][2])
+    assert raw["request_id"] == "r4" and raw["output_tokens"] == -1
+    assert "file_row_number" not in raw  # the reader's row number is not part of the row as read
+    ids = workspace.store.sql("SELECT request_id FROM usage ORDER BY row_id")
+    assert [i for (i,) in ids] == [f"r{i}" for i in range(10) if i not in (4, 8)]
+
+
+def test_parquet_with_its_own_file_row_number_column(workspace: Workspace, tmp_path: Path) -> None:
+    rows = [row(f"r{i}", ts="2026-10-01T10:00:00") for i in range(4)]
+    rows[2]["input_tokens"] = -5
+    path = _usage_parquet(tmp_path / "u.parquet", rows, file_row_number=[7, 8, 9, 10])
+    [res] = workspace.ingest("usage", [path])
+    assert (res.rows_landed, res.rows_quarantined) == (3, 1)
+    assert workspace.store.sql("SELECT record FROM quarantine") == [(3,)]
+    attrs = workspace.store.sql("SELECT attributes FROM usage WHERE request_id = 'r3'")[0][0]
+    assert json.loads(attrs) == {"file_row_number": 10}  # a column of the file, kept like any other extra
+
+
+def test_parquet_damaged_behind_its_metadata_is_refused_and_writes_nothing(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    rows = [row(f"r{i}", ts="2026-10-01T10:00:00") for i in range(3000)]
+    path = _usage_parquet(tmp_path / "u.parquet", rows, group=1000)
+    data = bytearray(path.read_bytes())
+    for i in range(200, len(data) // 3, 7):  # pages scrambled, footer intact: the schema still reads
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    with pytest.raises(IngestError, match="cannot be read as parquet") as e:
+        workspace.ingest("usage", [path])
+    assert str(path) in str(e.value)
+    assert workspace.store.sql("SELECT (SELECT count(*) FROM usage), (SELECT count(*) FROM ingest_log)") == [(0, 0)]
+
+
+def test_a_failed_ingest_leaves_no_working_tables(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    # files are staged and checked in temporary tables before the transaction that writes them
+    bad = csv_file("bad.csv", [row("r1"), row("r2", status="nope")])
+    with pytest.raises(IngestError):
+        workspace.ingest("usage", [bad], strict=True)
+    temp = "SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL SELECT view_name FROM duckdb_views() "
+    temp += "WHERE temporary AND NOT internal"
+    assert workspace.store.sql(temp) == []
+    [res] = workspace.ingest("usage", [csv_file("good.csv", [row("r1"), row("r3")])])
+    assert res.rows_landed == 2
+    assert workspace.store.sql(temp) == []

@@ -307,6 +307,28 @@ def test_root_span_in_a_later_file_fills_the_stored_calls(workspace: Workspace, 
     assert workspace.store.sql("SELECT tenant, outcome FROM outcomes") == [("acme", "failure")]
 
 
+def test_a_later_file_that_fails_leaves_the_stored_calls_as_they_were(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filling stored rows from a later file's spans is part of that file's transaction: no half-ingested file."""
+    import unitcost.ingest.base as base
+
+    call = [{"trace": TRACE, "span": "0000000000000002", "parent": "0000000000000001", "start": 1, "attrs": CALL}]
+    root = [{"trace": TRACE, "span": "0000000000000001", "attrs": {"tenant.id": "acme", "outcome": "failure"}}]
+    workspace.ingest("otlp", [write(tmp_path / "first.json", otlp_json(call))])
+
+    def broken_store(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(base, "_store", broken_store)
+    with pytest.raises(OSError, match="disk full"):
+        workspace.ingest("otlp", [write(tmp_path / "later.json", otlp_json(root))])
+    assert workspace.store.sql("SELECT tenant FROM usage") == [(None,)]  # the fill-in was rolled back with the file
+    monkeypatch.undo()
+    workspace.ingest("otlp", [tmp_path / "later.json"])
+    assert workspace.store.sql("SELECT tenant FROM usage") == [("acme",)]
+
+
 def test_provider_names_map_to_genai_prices_ids() -> None:
     from genai_prices import data_snapshot
 

@@ -19,7 +19,7 @@ import duckdb
 
 from unitcost.config import Config
 from unitcost.errors import IngestError, InputFileNotFound
-from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Table
+from unitcost.schema import INTERNAL_COLUMNS, OUTCOME_VALUES, STATUSES, TOKEN_COLUMNS, Column, Table
 from unitcost.store import Store, rollups
 from unitcost.store.models import fold_new_rows as fold_new_models
 from unitcost.store.units import NEXT_TS, note_mixed, relink_units
@@ -98,11 +98,19 @@ def is_native(sql_type: str, source_type: str | None) -> bool:
     return source_type is not None and source_type in _NATIVE.get(sql_type, ())
 
 
-def _typed(col: str, sql_type: str, source_type: str | None = None) -> str:
-    """SQL that converts a staged column to its canonical type (NULL when it cannot)."""
+def _text(col: str) -> str:
+    """SQL for a staged column as trimmed text, NULL when empty."""
+    return f"NULLIF(TRIM(CAST({quote_ident(col)} AS VARCHAR)), '')"
+
+
+def _typed(col: str, sql_type: str, source_type: str | None = None, text: str | None = None) -> str:
+    """SQL that converts a staged column to its canonical type (NULL when it cannot).
+
+    ``text``: a column already holding the value as :func:`_text` (computed once, read by the checks too).
+    """
     if is_native(sql_type, source_type):
         return f"CAST({quote_ident(col)} AS {sql_type})"
-    c = f"NULLIF(TRIM(CAST({quote_ident(col)} AS VARCHAR)), '')"
+    c = quote_ident(text) if text else _text(col)
     if sql_type == "TIMESTAMP":
         return f"CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP)"
     if sql_type == "BOOLEAN":
@@ -115,9 +123,8 @@ def _typed(col: str, sql_type: str, source_type: str | None = None) -> str:
         )
     if sql_type == "JSON":
         # text holding JSON is parsed; a nested value (JSONL object, Parquet struct) is serialised
-        raw = quote_ident(col)
         if source_type is not None and source_type not in ("VARCHAR", "JSON"):
-            return f"to_json({raw})"
+            return f"to_json({quote_ident(col)})"
         return f"CASE WHEN json_valid({c}) THEN CAST({c} AS JSON) END"
     if sql_type == "VARCHAR":
         return c
@@ -125,21 +132,45 @@ def _typed(col: str, sql_type: str, source_type: str | None = None) -> str:
 
 
 class CanonicalValidator:
-    """Builds the typed projection and the row checks for a canonical table."""
+    """Builds the typed projection and the row checks for a canonical table.
+
+    A value that can fail to convert (text into a number, a timestamp, JSON) is trimmed once into a text column
+    (:meth:`text_select`), which both the typed projection and the checks read.
+    """
 
     def __init__(self, table: Table, present: list[str], source_types: dict[str, str] | None = None) -> None:
         self.table = table
         self.present = set(present)
         self.source_types = source_types or {}
 
+    def can_fail(self, col: Column) -> bool:
+        """True when a present column's staged values may not convert (so a check is needed)."""
+        return not (col.sql_type == "VARCHAR" or is_native(col.sql_type, self.source_types.get(col.name)))
+
+    def _checked_columns(self) -> list[Column]:
+        return [c for c in self.table.columns if c.name not in INTERNAL_COLUMNS and c.name in self.present]
+
+    def text_select(self, source_prefix: str = "") -> list[str]:
+        """SQL select items: ``__txt_<column>``, the trimmed text of each column that can fail to convert."""
+        return [
+            f"{_text(source_prefix + c.name)} AS {quote_ident('__txt_' + c.name)}"
+            for c in self._checked_columns()
+            if self.can_fail(c)
+        ]
+
+    def text_columns(self) -> list[str]:
+        """The columns :meth:`text_select` makes."""
+        return [quote_ident("__txt_" + c.name) for c in self._checked_columns() if self.can_fail(c)]
+
     def typed_select(self, source_prefix: str = "") -> str:
-        """SQL select list converting each (raw) column to its canonical type."""
+        """SQL select list converting each (raw) column to its canonical type (reading :meth:`text_select`'s)."""
         parts = []
         for col in self.table.columns:
             if col.name in INTERNAL_COLUMNS:
                 continue
             if col.name in self.present:
-                expr = _typed(source_prefix + col.name, col.sql_type, self.source_types.get(col.name))
+                text = "__txt_" + col.name if self.can_fail(col) else None
+                expr = _typed(source_prefix + col.name, col.sql_type, self.source_types.get(col.name), text)
                 if col.name in ("status", "outcome"):
                     expr = f"LOWER({expr})"
                 parts.append(f"{expr} AS {col.name}")
@@ -150,14 +181,10 @@ class CanonicalValidator:
     def checks(self) -> list[tuple[str, str, str]]:
         """Return (field, SQL condition that is TRUE when the row is bad, reason)."""
         out: list[tuple[str, str, str]] = []
-        for col in self.table.columns:
-            if col.name in INTERNAL_COLUMNS:
-                continue
-            if col.name not in self.present:
-                continue
-            raw = f"NULLIF(TRIM(CAST({quote_ident('__raw_' + col.name)} AS VARCHAR)), '')"
+        for col in self._checked_columns():
+            raw = quote_ident("__txt_" + col.name)
             # text and natively typed values cannot fail to convert: their typed value tells all
-            cannot_fail = col.sql_type == "VARCHAR" or is_native(col.sql_type, self.source_types.get(col.name))
+            cannot_fail = not self.can_fail(col)
             if col.required:
                 missing = f"{col.name} IS NULL" if cannot_fail else f"{raw} IS NULL"
                 out.append((col.name, missing, "required value is missing"))
@@ -202,12 +229,27 @@ class CanonicalValidator:
         return out
 
 
-def _assign_unit_ids(con: duckdb.DuckDBPyConnection) -> None:
-    """Give every new unit of work among the valid rows of ``_checked`` a dense integer id in ``unit_keys``."""
+#: the row-number column of a Parquet file staged as a view
+PARQUET_ROW = "file_row_number"
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the temporary table or view ``name`` if there is one."""
+    kind = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = ? "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = ?",
+        [name, name],
+    ).fetchone()
+    if kind:
+        con.execute(f"DROP {kind[0]} {quote_ident(name)}")
+
+
+def _assign_unit_ids(con: duckdb.DuckDBPyConnection, checked: str) -> None:
+    """Give every new unit of work among the valid rows of ``checked`` a dense integer id in ``unit_keys``."""
     con.execute(
-        """INSERT INTO unit_keys
+        f"""INSERT INTO unit_keys
         SELECT unit_key, (SELECT COALESCE(max(unit_id), 0) FROM unit_keys) + row_number() OVER (ORDER BY unit_key)
-        FROM (SELECT DISTINCT COALESCE(trace_id, request_id) AS unit_key FROM _checked WHERE _reason IS NULL) n
+        FROM (SELECT DISTINCT COALESCE(trace_id, request_id) AS unit_key FROM {checked} WHERE _reason IS NULL) n
         WHERE NOT EXISTS (SELECT 1 FROM unit_keys k WHERE k.unit_key = n.unit_key)"""
     )
 
@@ -269,8 +311,15 @@ class Adapter:
             )
         return reader
 
+    #: temporary tables the adapter's staging leaves for :meth:`apply`; dropped when the file is done
+    temp_tables: ClassVar[tuple[str, ...]] = ()
+
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-        """Read ``path`` into the temp table ``_stage`` (file order kept); return its columns."""
+        """Make ``path`` readable as ``_stage`` (file order kept); return its columns.
+
+        Parquet is typed and self-describing, so ``_stage`` is a view on the file (read once, by the checks)
+        with the file's row number; other readers are copied into a temporary table.
+        """
         reader = self.reader_for(path)
         p = sql_literal(str(path))
         src = {
@@ -280,12 +329,22 @@ class Adapter:
             "json": f"read_json({p}, format = 'auto')",
         }[reader]
         try:
-            con.execute("DROP TABLE IF EXISTS _stage")
-            con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
+            drop_temp(con, "_stage")
+            columns = (
+                [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()] if reader == "parquet" else []
+            )
+            if PARQUET_ROW in columns or not columns:
+                con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
+                columns = [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+            else:
+                con.execute(f"CREATE TEMP VIEW _stage AS SELECT * FROM read_parquet({p}, file_row_number = true)")
         except duckdb.Error as e:
             first = str(e).strip().splitlines()[0]
             raise IngestError(f"cannot be read as {reader} ({self.name}): {first}", path=str(path)) from e
-        return [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+        return columns
+
+    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Workspace writes the staged file implies besides its rows; run first in the file's transaction."""
 
     def mappings(self, columns: list[str], path: Path) -> list[Mapping]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -309,40 +368,63 @@ def ingest_file(
 ) -> list[IngestResult]:
     """Read one file with ``adapter`` and store its rows; one result per target table.
 
-    The whole file is one transaction: it lands whole (good rows stored, bad rows
-    quarantined) or, on a file-level error, not at all.
+    The file is read, typed and checked into temporary tables first (a strict ingest stops there on the first bad
+    row); then one transaction writes it: it lands whole (good rows stored, bad rows quarantined) or, on a
+    file-level error, not at all.
     """
     if not path.is_file():
         raise InputFileNotFound(f"{path}: no such file")
     checksum = sha256_of(path)
-    results = []
-    with store.transaction() as con:
-        columns = adapter.stage(con, path)
-        for mapping in adapter.mappings(columns, path):
-            results.append(_load(con, path, checksum, adapter.name, mapping, on_error))
-        con.execute("DROP TABLE IF EXISTS _stage")
-    return results
+    with store.writing() as con:
+        working = ["_stage", "_mapped", *adapter.temp_tables]
+        try:
+            columns = adapter.stage(con, path)
+            checked = []
+            for i, mapping in enumerate(adapter.mappings(columns, path)):
+                working.append(f"_checked_{i}")
+                checked.append(_check(con, path, mapping, on_error, working[-1]))
+            with store.transaction():
+                adapter.apply(con)
+                return [_store(con, path, checksum, adapter.name, c) for c in checked]
+        finally:
+            for name in working:
+                drop_temp(con, name)
 
 
-def _load(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    checksum: str,
-    fmt: str,
-    mapping: Mapping,
-    on_error: OnError,
-) -> IngestResult:
-    """Type, check, quarantine, dedupe and insert one mapping of the staged file."""
+@dataclass(frozen=True)
+class _Checked:
+    """One mapping of a staged file, typed and checked into the temporary table ``name``."""
+
+    name: str
+    mapping: Mapping
+    record: str  # SQL over the staged row ``s``: its record number
+    rows_read: int
+    bad: int
+    ignored: int
+    first_problem: str | None
+    repeats: bool  # some key occurs more than once among the good rows
+
+
+def _record_number(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for a staged row's record number (1-based, file order): its row id, or its row in a staged Parquet file."""
+    is_view = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '_stage' AND temporary").fetchone()
+    if is_view and is_view[0]:
+        return f"s.{PARQUET_ROW} + 1"
+    first = con.execute("SELECT min(rowid) FROM _stage").fetchone()
+    return f"s.rowid - {int(first[0]) if first and first[0] is not None else 0} + 1"
+
+
+def _check(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, on_error: OnError, name: str) -> _Checked:
+    """Type and check every staged record of one mapping into ``name``: the typed row and its first problem."""
     table = mapping.table
-    first_rowid = con.execute("SELECT min(rowid) FROM _stage").fetchone()
-    base = int(first_rowid[0]) if first_rowid and first_rowid[0] is not None else 0
-    # 1. project the staged records onto canonical names, keeping the record number (1-based, file order)
+    record = _record_number(con)
+    # 1. project the staged records onto canonical names, keeping the record number
     proj = [f"{expr} AS {quote_ident('__raw_' + col)}" for col, expr in mapping.columns.items()]
     if mapping.extra:
         pairs = ", ".join(f"{sql_literal(c)}, s.{quote_ident(c)}" for c in mapping.extra)
         proj.append(f"json_object({pairs}) AS __extra")
     where = f"WHERE {mapping.where}" if mapping.where else ""
-    projected = f"SELECT s.rowid - {base} + 1 AS _record, {', '.join(proj)} FROM _stage s {where}"
+    projected = f"SELECT {record} AS _record, {', '.join(proj)} FROM _stage s {where}"
     plain = all(expr == quote_ident(col) for col, expr in mapping.columns.items())
     if not plain:
         # computed mappings are evaluated once, not once per reference in the typing and the checks
@@ -368,14 +450,23 @@ def _load(
         select_cols[select_cols.index("attributes")] = (
             "CAST(json_merge_patch(COALESCE(attributes, '{}'), __extra) AS JSON) AS attributes"
         )
-    raws = ", ".join(quote_ident("__raw_" + c) for c in mapping.columns)
     extra_col = ", __extra" if mapping.extra else ""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _checked AS
-        SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason FROM (
-          SELECT _record, {validator.typed_select(source_prefix="__raw_")}, {raws}{extra_col} FROM ({projected}))"""
-    )
-    counts = con.execute("SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _checked").fetchone()
+    texts = "".join(f", {t}" for t in validator.text_columns())
+    trimmed = "".join(", " + t for t in validator.text_select(source_prefix="__raw_"))
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {name} AS
+            SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason FROM (
+              SELECT _record, {validator.typed_select(source_prefix="__raw_")}{texts}{extra_col} FROM (
+                SELECT *{trimmed} FROM ({projected})))"""
+        )
+    except duckdb.Error as e:
+        if not record.startswith(f"s.{PARQUET_ROW}"):
+            raise
+        # a Parquet file is read here, not when staged: its pages can be damaged behind intact metadata
+        first = str(e).strip().splitlines()[0]
+        raise IngestError(f"cannot be read as parquet: {first}", path=str(path)) from e
+    counts = con.execute(f"SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) FROM {name}").fetchone()
     assert counts is not None
     rows_read, bad = int(counts[0]), int(counts[1])
     ignored = 0
@@ -385,7 +476,7 @@ def _load(
     first_problem = None
     if bad:
         rec, reason = con.execute(
-            "SELECT _record, _reason FROM _checked WHERE _reason IS NOT NULL ORDER BY _record LIMIT 1"
+            f"SELECT _record, _reason FROM {name} WHERE _reason IS NOT NULL ORDER BY _record LIMIT 1"
         ).fetchone() or (None, None)
         first_problem = f"{path}: record {rec}: {reason}"
         if on_error is OnError.FAIL:
@@ -393,17 +484,27 @@ def _load(
             raise IngestError(why, path=str(path), record=int(rec), field=field)
     key = table.key
     assert key is not None
+    repeats = con.execute(f"SELECT count({key}) - count(DISTINCT {key}) FROM {name} WHERE _reason IS NULL").fetchone()
+    return _Checked(name, mapping, record, rows_read, bad, ignored, first_problem, bool(repeats and repeats[0]))
+
+
+def _store(con: duckdb.DuckDBPyConnection, path: Path, checksum: str, fmt: str, checked: _Checked) -> IngestResult:
+    """Insert a checked mapping's good rows (deduplicated), quarantine its bad ones, log it; inside the transaction."""
+    table, name = checked.mapping.table, checked.name
+    rows_read, bad, ignored = checked.rows_read, checked.bad, checked.ignored
+    key = table.key
+    assert key is not None
     cols = [c.name for c in table.input_columns]
     # 3. first occurrence of a key within the file wins; keys already stored are skipped
-    repeats = con.execute(f"SELECT count({key}) - count(DISTINCT {key}) FROM _checked WHERE _reason IS NULL").fetchone()
-    first_wins = (
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _record) = 1" if repeats and repeats[0] else ""
+    first_wins = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _record) = 1" if checked.repeats else ""
+    stored = con.execute(f"SELECT EXISTS (SELECT 1 FROM {table.name})").fetchone()
+    not_stored = (
+        f"AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.{key} = c.{key})" if stored and stored[0] else ""
     )
-    good = f"""SELECT * FROM _checked c WHERE _reason IS NULL
-        AND NOT EXISTS (SELECT 1 FROM {table.name} t WHERE t.{key} = c.{key}) {first_wins}"""
+    good = f"SELECT * FROM {name} c WHERE _reason IS NULL {not_stored} {first_wins}"
     if table.name == "usage":
         old_units = con.execute("SELECT COALESCE(max(unit_id), 0) FROM unit_keys").fetchone()
-        _assign_unit_ids(con)
+        _assign_unit_ids(con, name)
         last = con.execute("SELECT COALESCE(max(row_id), 0) FROM usage").fetchone()
         # record numbers are unique within the file, so offsetting them gives unique row ids
         inserted = con.execute(
@@ -431,12 +532,17 @@ def _load(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if bad:
         # the row as read, for the quarantined rows only
+        raw = (
+            "to_json(s)"
+            if checked.record.startswith("s.rowid")
+            else f"json_merge_patch(to_json(s), '{{\"{PARQUET_ROW}\": null}}')"
+        )
         con.execute(
             f"""INSERT INTO quarantine SELECT ?, ?, ?, ?, c._record, split_part(c._reason, ': ', 1),
                    substr(c._reason, length(split_part(c._reason, ': ', 1)) + 3),
                    s._raw
-                FROM _checked c
-                JOIN (SELECT rowid - {base} + 1 AS _rec, CAST(to_json(st) AS VARCHAR) AS _raw FROM _stage st) s
+                FROM {name} c
+                JOIN (SELECT {checked.record} AS _rec, CAST({raw} AS VARCHAR) AS _raw FROM _stage s) s
                   ON s._rec = c._record
                 WHERE c._reason IS NOT NULL
                 AND c._record NOT IN (SELECT record FROM quarantine WHERE sha256 = ? AND target_table = ?)
@@ -448,5 +554,4 @@ def _load(
         "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [now, table.name, fmt, str(path), checksum, rows_read, landed, bad, duplicates, ignored],
     )
-    con.execute("DROP TABLE IF EXISTS _checked; DROP TABLE IF EXISTS _good; DROP TABLE IF EXISTS _mapped")
-    return IngestResult(str(path), table.name, fmt, rows_read, landed, bad, duplicates, first_problem, ignored)
+    return IngestResult(str(path), table.name, fmt, rows_read, landed, bad, duplicates, checked.first_problem, ignored)

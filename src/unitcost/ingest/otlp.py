@@ -738,9 +738,12 @@ class OtlpAdapter(Adapter):
         ".ndjson": "jsonl",
     }
 
+    temp_tables: ClassVar[tuple[str, ...]] = ("_otlp_traces",)
+
     def __init__(self, config: Config | None = None, mapping: Path | None = None) -> None:
         super().__init__(config, mapping)
         self.extractor = SpanExtractor(self.config.dimensions)
+        self._enrich: list[str] = []  # dimensions to fill in stored rows, found by the last stage()
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         """Parse ``path`` into ``_stage`` (one row per span, file order) and resolve trace-level dimensions."""
@@ -761,10 +764,15 @@ class OtlpAdapter(Adapter):
         if fill:
             _trace_dimensions(con, dims)
             _fill_from_trace(con, fill)
-        if stored and (fill or _trace_dimensions(con, dims, stored_only=True)):
-            _enrich_stored(con, dims)
-        con.execute("DROP TABLE IF EXISTS _otlp_traces")
+        # stored rows of this file's traces are filled in by apply(), inside the file's transaction
+        self._enrich = dims if stored and (fill or _trace_dimensions(con, dims, stored_only=True)) else []
         return [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+
+    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Fill empty dimensions of stored rows from this file's spans of the same traces (:func:`_enrich_stored`)."""
+        dims, self._enrich = self._enrich, []
+        if dims:
+            _enrich_stored(con, dims)
 
     def mappings(self, columns: list[str], path: Path) -> list[Mapping]:
         staged = set(columns)

@@ -39,7 +39,7 @@ class Store:
             raise StoreError(f"cannot open workspace {self.path}: {e}") from e
         self.raw: duckdb.DuckDBPyConnection = self.ibis.con
         self.raw.execute("SET TimeZone = 'UTC'")
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         if not read_only:
             self.ensure_schema()
 
@@ -82,6 +82,17 @@ class Store:
                 rebuild_mixed(con)
                 rollups.rebuild(con)
             rollups.ensure(con)  # built on first open, rebuilt when genai-prices' tier thresholds change
+
+    @contextmanager
+    def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield the connection as the single writer, outside any transaction.
+
+        For work on temporary tables before the transaction that writes the workspace (ingestion stages and
+        checks a file this way: DuckDB reads a temporary table written in the open transaction about half as fast
+        as a committed one). :meth:`transaction` may be entered inside it.
+        """
+        with self._write_lock:
+            yield self.raw
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
