@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -125,7 +126,7 @@ def _typed(col: str, sql_type: str, source_type: str | None = None, text: str | 
         # text holding JSON is parsed; a nested value (JSONL object, Parquet struct) is serialised
         if source_type is not None and source_type not in ("VARCHAR", "JSON"):
             return f"to_json({quote_ident(col)})"
-        return f"CASE WHEN json_valid({c}) THEN CAST({c} AS JSON) END"
+        return f"TRY_CAST({c} AS JSON)"  # NULL when the text is not JSON
     if sql_type == "VARCHAR":
         return c
     return f"TRY_CAST({c} AS {sql_type})"
@@ -228,6 +229,9 @@ class CanonicalValidator:
             )
         return out
 
+
+#: a mapping expression that only names a staged column: s.name, "name" or s."name"
+_COLUMN_REF = re.compile(r'(s\.)?(\w+|"(?:[^"]|"")*")')
 
 #: the row-number column of a Parquet file staged as a view
 PARQUET_ROW = "file_row_number"
@@ -425,7 +429,8 @@ def _check(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, on_erro
         proj.append(f"json_object({pairs}) AS __extra")
     where = f"WHERE {mapping.where}" if mapping.where else ""
     projected = f"SELECT {record} AS _record, {', '.join(proj)} FROM _stage s {where}"
-    plain = all(expr == quote_ident(col) for col, expr in mapping.columns.items())
+    # a mapping of plain column references is read straight from the stage; computed ones are evaluated once
+    plain = all(_COLUMN_REF.fullmatch(expr) for expr in mapping.columns.values())
     if not plain:
         # computed mappings are evaluated once, not once per reference in the typing and the checks
         con.execute(f"CREATE OR REPLACE TEMP TABLE _mapped AS {projected}")
