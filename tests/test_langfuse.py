@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from unitcost.errors import IngestError
@@ -44,13 +45,18 @@ def rows(workspace: Workspace) -> list[tuple[object, ...]]:
     return [tuple(r) for r in workspace.store.sql(f"SELECT {COLUMNS} FROM usage ORDER BY ts")]
 
 
-@pytest.mark.parametrize("export", ["observations.csv", "observations.jsonl", "observations.json"])
+@pytest.mark.parametrize(
+    "export", ["observations.csv", "observations.jsonl", "observations.json", "observations.parquet"]
+)
 def test_observations_export_becomes_usage_rows(workspace: Workspace, tmp_path: Path, export: str) -> None:
     path = HERE / export
     if export == "observations.json":  # the JSON export is the same rows as one array
         lines = (HERE / "observations.jsonl").read_text().splitlines()
         path = tmp_path / export
         path.write_text("[" + ",".join(lines) + "]")
+    if export == "observations.parquet":  # the same rows typed as a Parquet copy of the table would hold them
+        path = tmp_path / export
+        duckdb.sql(f"COPY (SELECT * FROM read_json('{HERE / 'observations.jsonl'}')) TO '{path}' (FORMAT parquet)")
     [result] = workspace.ingest("langfuse", [path])
     assert (result.rows_read, result.rows_landed, result.rows_quarantined, result.rows_ignored) == (6, 6, 0, 2)
     assert rows(workspace) == EXPECTED

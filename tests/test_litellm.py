@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from unitcost.errors import IngestError
@@ -46,10 +47,13 @@ def _api_shapes(tmp_path: Path) -> dict[str, Path]:
     rows = json.loads((HERE / "spend_logs_v2.json").read_text())["data"]
     (tmp_path / "spend_logs.json").write_text(json.dumps(rows))
     (tmp_path / "spend_logs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"list": tmp_path / "spend_logs.json", "jsonl": tmp_path / "spend_logs.jsonl"}
+    # the table exported as Parquet: typed columns (timestamps, numbers), as a database export writes them
+    parquet = tmp_path / "spend_logs.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_csv('{HERE / 'spend_logs.csv'}')) TO '{parquet}' (FORMAT parquet)")
+    return {"list": tmp_path / "spend_logs.json", "jsonl": tmp_path / "spend_logs.jsonl", "parquet": parquet}
 
 
-@pytest.mark.parametrize("shape", ["table export (csv)", "/spend/logs/v2 page", "list", "jsonl"])
+@pytest.mark.parametrize("shape", ["table export (csv)", "/spend/logs/v2 page", "list", "jsonl", "parquet"])
 def test_spend_logs_become_usage_rows(workspace: Workspace, tmp_path: Path, shape: str) -> None:
     path = {"table export (csv)": HERE / "spend_logs.csv", "/spend/logs/v2 page": HERE / "spend_logs_v2.json"}.get(
         shape

@@ -14,7 +14,7 @@ import duckdb
 from genai_prices import data_snapshot
 
 from unitcost.errors import IngestError
-from unitcost.ingest.base import Adapter, quote_ident
+from unitcost.ingest.base import Adapter, quote_ident, stage_file
 
 #: Lookup table of (provider hint, model as logged) -> (provider, model), filled once per file.
 MODEL_LOOKUP = "_model_lookup"
@@ -48,7 +48,7 @@ def ms_between(start: str, end: str) -> str:
 
 def stage_records(adapter: Adapter, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     """Stage ``path`` with the base reader; API pages ``{"data": [records]}`` are unwrapped into records."""
-    columns = Adapter.stage(adapter, con, path)
+    columns = stage_file(adapter, con, path, in_place=False)  # re-staged below and by normalize()
     if "data" in columns and "id" not in columns and "request_id" not in columns:
         kind = con.execute("SELECT typeof(data) FROM _stage LIMIT 1").fetchone()
         if kind and str(kind[0]).endswith("[]"):

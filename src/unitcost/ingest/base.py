@@ -319,39 +319,44 @@ class Adapter:
     temp_tables: ClassVar[tuple[str, ...]] = ()
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-        """Make ``path`` readable as ``_stage`` (file order kept); return its columns.
-
-        Parquet is typed and self-describing, so ``_stage`` is a view on the file (read once, by the checks)
-        with the file's row number; other readers are copied into a temporary table.
-        """
-        reader = self.reader_for(path)
-        p = sql_literal(str(path))
-        src = {
-            "csv": f"read_csv({p}, all_varchar = true, header = true)",
-            "parquet": f"read_parquet({p})",
-            "jsonl": f"read_json({p}, format = 'newline_delimited')",
-            "json": f"read_json({p}, format = 'auto')",
-        }[reader]
-        try:
-            drop_temp(con, "_stage")
-            columns = (
-                [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()] if reader == "parquet" else []
-            )
-            if PARQUET_ROW in columns or not columns:
-                con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
-                columns = [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
-            else:
-                con.execute(f"CREATE TEMP VIEW _stage AS SELECT * FROM read_parquet({p}, file_row_number = true)")
-        except duckdb.Error as e:
-            first = str(e).strip().splitlines()[0]
-            raise IngestError(f"cannot be read as {reader} ({self.name}): {first}", path=str(path)) from e
-        return columns
+        """Make ``path`` readable as ``_stage`` (file order kept); return its columns (:func:`stage_file`)."""
+        return stage_file(self, con, path, in_place=True)
 
     def apply(self, con: duckdb.DuckDBPyConnection) -> None:
         """Workspace writes the staged file implies besides its rows; run first in the file's transaction."""
 
     def mappings(self, columns: list[str], path: Path) -> list[Mapping]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def stage_file(adapter: Adapter, con: duckdb.DuckDBPyConnection, path: Path, *, in_place: bool) -> list[str]:
+    """Make ``path`` readable as ``_stage`` with the adapter's reader (file order kept); return its columns.
+
+    ``in_place``: a Parquet file (typed and self-describing) becomes a view on the file, read once by the checks,
+    with the file's row number; adapters that rewrite ``_stage`` pass False. Other readers, and Parquet when not
+    in place, are copied into a temporary table.
+    """
+    reader = adapter.reader_for(path)
+    p = sql_literal(str(path))
+    src = {
+        "csv": f"read_csv({p}, all_varchar = true, header = true)",
+        "parquet": f"read_parquet({p})",
+        "jsonl": f"read_json({p}, format = 'newline_delimited')",
+        "json": f"read_json({p}, format = 'auto')",
+    }[reader]
+    try:
+        drop_temp(con, "_stage")
+        view = in_place and reader == "parquet"
+        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()] if view else []
+        if view and columns and PARQUET_ROW not in columns:
+            con.execute(f"CREATE TEMP VIEW _stage AS SELECT * FROM read_parquet({p}, file_row_number = true)")
+        else:
+            con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
+            columns = [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0]
+        raise IngestError(f"cannot be read as {reader} ({adapter.name}): {first}", path=str(path)) from e
+    return columns
 
 
 def identity_mapping(table: Table, columns: list[str], path: Path) -> Mapping:
