@@ -224,19 +224,67 @@ def test_parquet_with_its_own_file_row_number_column(workspace: Workspace, tmp_p
     assert json.loads(attrs) == {"file_row_number": 10}  # a column of the file, kept like any other extra
 
 
+def _ops_parquet(path: Path, n: int) -> Path:
+    """People-time records (the ``ops`` format, whose mapping computes a record hash) as Parquet."""
+    days = pa.array(["2026-10-01"] * n).cast(pa.date32())
+    table = pa.table(
+        {"date": days, "activity": [f"task-{i}" for i in range(n)], "hours": [1.5] * n, "hourly_rate_usd": [100.0] * n}
+    )
+    pq.write_table(table, path, row_group_size=1000)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["usage", "ops"])  # a mapping of plain columns, and a computed one
 def test_parquet_damaged_behind_its_metadata_is_refused_and_writes_nothing(
-    workspace: Workspace, tmp_path: Path
+    workspace: Workspace, tmp_path: Path, fmt: str
 ) -> None:
-    rows = [row(f"r{i}", ts="2026-10-01T10:00:00") for i in range(3000)]
-    path = _usage_parquet(tmp_path / "u.parquet", rows, group=1000)
+    if fmt == "usage":
+        path = _usage_parquet(
+            tmp_path / "u.parquet", [row(f"r{i}", ts="2026-10-01T10:00:00") for i in range(3000)], 1000
+        )
+    else:
+        path = _ops_parquet(tmp_path / "ops.parquet", 3000)
     data = bytearray(path.read_bytes())
     for i in range(200, len(data) // 3, 7):  # pages scrambled, footer intact: the schema still reads
         data[i] ^= 0x5A
     path.write_bytes(bytes(data))
     with pytest.raises(IngestError, match="cannot be read as parquet") as e:
-        workspace.ingest("usage", [path])
+        workspace.ingest(fmt, [path])
     assert str(path) in str(e.value)
-    assert workspace.store.sql("SELECT (SELECT count(*) FROM usage), (SELECT count(*) FROM ingest_log)") == [(0, 0)]
+    assert workspace.store.sql("SELECT count(*) FROM ingest_log") == [(0,)]
+    assert workspace.store.sql("SELECT (SELECT count(*) FROM usage) + (SELECT count(*) FROM ops_hours)") == [(0,)]
+
+
+def test_the_quarantined_row_is_the_whole_row_as_read(workspace: Workspace, tmp_path: Path, csv_file) -> None:  # type: ignore[no-untyped-def]
+    # a column named like the engine's row alias, and a decimal finer than a double: both kept exactly
+    rows = [row("c1", s="x1"), row("c2", s="x2", output_tokens=-1)]
+    workspace.ingest("usage", [csv_file("u.csv", rows)])
+    prq = [row(f"p{i}", ts="2026-10-01T10:00:00") for i in range(2)]
+    prq[1]["output_tokens"] = -1
+    exact = pa.array([None, "1234567890123456.1234567890123456789012"]).cast(pa.decimal128(38, 22))
+    workspace.ingest("usage", [_usage_parquet(tmp_path / "u.parquet", prq, s=["y1", "y2"], amount=exact)])
+    raws = [json.loads(r) for (r,) in workspace.store.sql("SELECT raw FROM quarantine ORDER BY source_file DESC")]
+    assert raws[0]["request_id"] == "p1" and raws[0]["s"] == "y2" and "file_row_number" not in raws[0]
+    raw_text = workspace.store.sql("SELECT raw FROM quarantine WHERE raw LIKE '%p1%'")[0][0]
+    assert "1234567890123456.1234567890123456789012" in raw_text
+    assert raws[1]["request_id"] == "c2" and raws[1]["s"] == "x2" and raws[1]["output_tokens"] == "-1"
+
+
+def test_a_column_named_like_the_readers_row_number_in_any_case(workspace: Workspace, tmp_path: Path) -> None:
+    rows = [row(f"r{i}", ts="2026-10-01T10:00:00") for i in range(3)]
+    path = _usage_parquet(tmp_path / "u.parquet", rows, File_Row_Number=[1, 2, 3])
+    [res] = workspace.ingest("usage", [path])
+    assert res.rows_landed == 3
+    attrs = workspace.store.sql("SELECT attributes FROM usage WHERE request_id = 'r2'")[0][0]
+    assert json.loads(attrs) == {"File_Row_Number": 3}
+
+
+def test_a_column_named_rowid_is_refused_by_name(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    path = csv_file("u.csv", [row("r1", rowid=7), row("r2", rowid=8, output_tokens=-1)])
+    with pytest.raises(IngestError, match="column named 'rowid'") as e:
+        workspace.ingest("usage", [path])
+    assert e.value.field == "rowid" and str(path) in str(e.value)
+    assert workspace.store.sql("SELECT (SELECT count(*) FROM usage) + (SELECT count(*) FROM quarantine)") == [(0,)]
 
 
 def test_a_failed_ingest_leaves_no_working_tables(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
@@ -250,3 +298,18 @@ def test_a_failed_ingest_leaves_no_working_tables(workspace: Workspace, csv_file
     [res] = workspace.ingest("usage", [csv_file("good.csv", [row("r1"), row("r3")])])
     assert res.rows_landed == 2
     assert workspace.store.sql(temp) == []
+
+
+def test_transactions_do_not_nest_and_the_outer_one_survives(workspace: Workspace, csv_file) -> None:  # type: ignore[no-untyped-def]
+    # the writer lock is reentrant (a file is checked under it, then written in a transaction); a transaction is not
+    from unitcost.store.duckdb import StoreError
+
+    path = csv_file("u.csv", [row("r1")])
+    with workspace.store.transaction() as con:
+        con.execute("CREATE TABLE kept AS SELECT 1 AS x")
+        with pytest.raises(StoreError, match="do not nest"):
+            workspace.ingest("usage", [path])
+    assert workspace.store.sql("SELECT x FROM kept") == [(1,)]  # the outer transaction committed
+    assert workspace.store.sql("SELECT count(*) FROM usage") == [(0,)]
+    [res] = workspace.ingest("usage", [path])
+    assert res.rows_landed == 1

@@ -348,7 +348,7 @@ def stage_file(adapter: Adapter, con: duckdb.DuckDBPyConnection, path: Path, *, 
         drop_temp(con, "_stage")
         view = in_place and reader == "parquet"
         columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()] if view else []
-        if view and columns and PARQUET_ROW not in columns:
+        if view and columns and PARQUET_ROW not in {c.lower() for c in columns}:
             con.execute(f"CREATE TEMP VIEW _stage AS SELECT * FROM read_parquet({p}, file_row_number = true)")
         else:
             con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
@@ -414,19 +414,31 @@ class _Checked:
     repeats: bool  # some key occurs more than once among the good rows
 
 
-def _record_number(con: duckdb.DuckDBPyConnection) -> str:
+def _stage_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+
+
+def _staged_in_place(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``_stage`` is a view on a Parquet file (:func:`stage_file`), not a copy."""
+    row = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '_stage' AND temporary").fetchone()
+    return bool(row and row[0])
+
+
+def _record_number(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     """SQL for a staged row's record number (1-based, file order): its row id, or its row in a staged Parquet file."""
-    is_view = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '_stage' AND temporary").fetchone()
-    if is_view and is_view[0]:
+    if _staged_in_place(con):
         return f"s.{PARQUET_ROW} + 1"
+    if any(c.lower() == "rowid" for c in _stage_columns(con)):
+        # the engine's row id would be shadowed by the file's column: record numbers could not be trusted
+        why = "a column named 'rowid' is not supported (it is the engine's own row id); rename it"
+        raise IngestError(why, path=str(path), field="rowid")
     first = con.execute("SELECT min(rowid) FROM _stage").fetchone()
     return f"s.rowid - {int(first[0]) if first and first[0] is not None else 0} + 1"
 
 
-def _check(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, on_error: OnError, name: str) -> _Checked:
-    """Type and check every staged record of one mapping into ``name``: the typed row and its first problem."""
+def _type_and_check(con: duckdb.DuckDBPyConnection, mapping: Mapping, record: str, name: str) -> None:
+    """Write ``name``: each staged record of ``mapping`` typed, with ``_record`` and ``_reason`` (its first problem)."""
     table = mapping.table
-    record = _record_number(con)
     # 1. project the staged records onto canonical names, keeping the record number
     proj = [f"{expr} AS {quote_ident('__raw_' + col)}" for col, expr in mapping.columns.items()]
     if mapping.extra:
@@ -463,13 +475,20 @@ def _check(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, on_erro
     extra_col = ", __extra" if mapping.extra else ""
     texts = "".join(f", {t}" for t in validator.text_columns())
     trimmed = "".join(", " + t for t in validator.text_select(source_prefix="__raw_"))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+        SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason FROM (
+          SELECT _record, {validator.typed_select(source_prefix="__raw_")}{texts}{extra_col} FROM (
+            SELECT *{trimmed} FROM ({projected})))"""
+    )
+
+
+def _check(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, on_error: OnError, name: str) -> _Checked:
+    """Type and check every staged record of one mapping into ``name``: the typed row and its first problem."""
+    table = mapping.table
+    record = _record_number(con, path)
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name} AS
-            SELECT _record, {", ".join(select_cols)}, {reason_sql} AS _reason FROM (
-              SELECT _record, {validator.typed_select(source_prefix="__raw_")}{texts}{extra_col} FROM (
-                SELECT *{trimmed} FROM ({projected})))"""
-        )
+        _type_and_check(con, mapping, record, name)
     except duckdb.Error as e:
         if not record.startswith(f"s.{PARQUET_ROW}"):
             raise
@@ -542,11 +561,10 @@ def _store(con: duckdb.DuckDBPyConnection, path: Path, checksum: str, fmt: str, 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if bad:
         # the row as read, for the quarantined rows only
-        raw = (
-            "to_json(s)"
-            if checked.record.startswith("s.rowid")
-            else f"json_merge_patch(to_json(s), '{{\"{PARQUET_ROW}\": null}}')"
-        )
+        # every column by name (a column called ``s`` would shadow the row), the reader's row number left out
+        in_place = _staged_in_place(con)
+        members = [c for c in _stage_columns(con) if not (in_place and c == PARQUET_ROW)]
+        raw = "to_json(struct_pack(" + ", ".join(f"{quote_ident(c)} := s.{quote_ident(c)}" for c in members) + "))"
         con.execute(
             f"""INSERT INTO quarantine SELECT ?, ?, ?, ?, c._record, split_part(c._reason, ': ', 1),
                    substr(c._reason, length(split_part(c._reason, ': ', 1)) + 3),

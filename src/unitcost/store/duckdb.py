@@ -40,6 +40,7 @@ class Store:
         self.raw: duckdb.DuckDBPyConnection = self.ibis.con
         self.raw.execute("SET TimeZone = 'UTC'")
         self._write_lock = threading.RLock()
+        self._in_transaction = False
         if not read_only:
             self.ensure_schema()
 
@@ -55,6 +56,7 @@ class Store:
         other.raw.execute("SET TimeZone = 'UTC'")
         other.ibis = ibis.duckdb.from_connection(other.raw)
         other._write_lock = self._write_lock
+        other._in_transaction = False
         return other
 
     def ensure_schema(self) -> None:
@@ -98,13 +100,19 @@ class Store:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Yield the connection inside one transaction; roll back on any error."""
         with self._write_lock:
+            if self._in_transaction:  # the lock is reentrant (see writing()); DuckDB transactions do not nest
+                raise StoreError("a transaction is already open on this connection; transactions do not nest")
             self.raw.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
             try:
                 yield self.raw
             except BaseException:
                 self.raw.execute("ROLLBACK")
                 raise
-            self.raw.execute("COMMIT")
+            else:
+                self.raw.execute("COMMIT")
+            finally:
+                self._in_transaction = False
 
     def table(self, name: str) -> ibis.Table:
         """Return the ibis expression for a stored table."""
