@@ -29,7 +29,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from unitcost.config import Config
-from unitcost.ingest.otlp import SpanExtractor, read_export
+from unitcost.ingest.otlp import SpanExtractor
+from unitcost.ingest.otlp_wire import read_export
 from unitcost.workspace import open_workspace
 
 OUT = Path(__file__).parent / "out"

@@ -158,7 +158,7 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def corrupt_attribute(tmp_path: Path) -> Path:
-    from unitcost.ingest.otlp import LeanTraces
+    from unitcost.ingest.otlp_wire import LeanTraces
 
     traces = LeanTraces()
     span = traces.resource_spans.add().scope_spans.add().spans.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8)

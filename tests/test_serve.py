@@ -234,7 +234,7 @@ def test_errors_have_one_json_shape(
 
 
 def test_a_protobuf_client_gets_a_protobuf_status(tmp_path: Path) -> None:
-    from unitcost.ingest.otlp import LeanTraces
+    from unitcost.ingest.otlp_wire import LeanTraces
 
     traces = LeanTraces()
     span = traces.resource_spans.add().scope_spans.add().spans.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8)

@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from unitcost.errors import IngestError
-from unitcost.ingest.otlp import LeanTraces, json_to_protobuf, span_count
+from unitcost.ingest.otlp_wire import LeanTraces, json_to_protobuf, span_count
 from unitcost.server.errors import JSON, PROTOBUF, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 #: OTLP/HTTP's recommended default body limit (64 MiB), before and after decompression.
