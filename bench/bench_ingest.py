@@ -3,7 +3,8 @@
 Generates N usage rows with the demo generator, writes them as Parquet and CSV, then times
 in the same process: ``unitcost ingest usage`` (read, type, validate every row, quarantine,
 dedupe, assign units of work, store) into a fresh workspace, and a bare
-``CREATE TABLE t AS SELECT * FROM read_parquet/read_csv(...)`` of the same file.
+``CREATE TABLE t AS SELECT * FROM read_parquet/read_csv(...)`` of the same file, into a database file (the
+reference for the ratio) and into memory (the file's decoding alone, nothing written).
 
 Run: ``python bench/bench_ingest.py [--rows 1000000]``.
 """
@@ -37,10 +38,15 @@ def run(rows: int) -> None:
             con = duckdb.connect(str(d / f"bare-{name}.duckdb"))
             t_bare = best_of(lambda: con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')"), 1)  # noqa: B023
             con.close()
+            # the same read into memory: what decoding the file costs without writing a workspace file
+            mem = duckdb.connect()
+            t_mem = best_of(lambda: mem.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')"), 1)  # noqa: B023
+            mem.close()
             ws = open_workspace(d / f"ws-{name}.duckdb")
             t_ingest = best_of(lambda: ws.ingest("usage", [path]), 1)  # noqa: B023
             t_again = best_of(lambda: ws.ingest("usage", [path]), 1)  # noqa: B023  (all duplicates)
             ws.close()
+            print(f"  {name:8s} bare read, in memory {t_mem:6.2f} s  {n / t_mem:12,.0f} rows/s  (no file written)")
             print(f"  {name:8s} bare DuckDB read    {t_bare:7.2f} s  {n / t_bare:12,.0f} rows/s")
             print(f"  {name:8s} unitcost ingest     {t_ingest:7.2f} s  {n / t_ingest:12,.0f} rows/s")
             print(f"  {name:8s} re-ingest (dupes)   {t_again:7.2f} s  {n / t_again:12,.0f} rows/s")
