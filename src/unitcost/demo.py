@@ -63,11 +63,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from unitcost.demo_columns import Floats, Ints, arrow_schema, float_column, ids, string_column
 from unitcost.errors import UnitcostError
-from unitcost.schema import INTERNAL_COLUMNS, OUTCOMES, TOKEN_COLUMNS, USAGE, Table
+from unitcost.schema import OUTCOMES, TOKEN_COLUMNS, USAGE
 
-Ints = NDArray[np.int64]
-Floats = NDArray[np.float64]
 Bools = NDArray[np.bool_]
 Progress = Callable[[str, float], None]
 
@@ -605,51 +604,6 @@ def _rows(rng: np.random.Generator, month: _Month, feature: int, units: _Units, 
     return cols
 
 
-def _string_column(codes: Ints, values: tuple[str, ...] | list[str]) -> pa.Array:
-    """A string column from codes into ``values`` (code -1: null), without a Python loop per row."""
-    return pa.array(values, pa.string()).take(pa.array(codes, pa.int64(), mask=codes < 0))
-
-
-def _ids(prefix: str, numbers: Ints, width: int) -> pa.Array:
-    """Strings ``prefix`` + zero-padded ``numbers``, built byte-wise, one pass per digit.
-
-    >>> _ids("req-", np.array([7, 123]), 4).to_pylist()
-    ['req-0007', 'req-0123']
-    """
-    head = np.frombuffer(prefix.encode(), dtype=np.uint8)
-    size = head.size + width
-    data = np.empty((numbers.size, size), dtype=np.uint8)
-    data[:, : head.size] = head
-    rest = numbers.astype(np.int64)
-    for position in range(size - 1, head.size - 1, -1):
-        data[:, position] = rest % 10 + ord("0")
-        rest //= 10
-    offsets = np.arange(0, size * (numbers.size + 1), size, dtype=np.int32)
-    return pa.StringArray.from_buffers(numbers.size, pa.py_buffer(offsets), pa.py_buffer(data))
-
-
-def _float_column(values: Floats) -> pa.Array:
-    return pa.array(values, pa.float64(), mask=np.isnan(values))
-
-
-def arrow_schema(table: Table) -> pa.Schema:
-    """Return the Arrow schema of a canonical table's input columns (JSON columns as JSON text).
-
-    >>> arrow_schema(OUTCOMES).field("ts").type
-    TimestampType(timestamp[us])
-    """
-    types = {
-        "TIMESTAMP": pa.timestamp("us"),
-        "VARCHAR": pa.string(),
-        "JSON": pa.string(),
-        "BIGINT": pa.int64(),
-        "INTEGER": pa.int32(),
-        "DOUBLE": pa.float64(),
-        "BOOLEAN": pa.bool_(),
-    }
-    return pa.schema([pa.field(c.name, types[c.sql_type]) for c in table.columns if c.name not in INTERNAL_COLUMNS])
-
-
 def _events(month: _Month) -> tuple[PlantedEvent, ...]:
     """The planted events with their times for this run."""
     begin = dt.datetime(month.start.year, month.start.month, month.start.day)
@@ -761,7 +715,7 @@ def generate(
 def _usage_table(parts: list[dict[str, Any]], month: _Month, start_us: int) -> pa.Table:
     """The usage table: rows in time order, request ids numbered in that order."""
     order = np.argsort(np.concatenate([p["ts_us"] for p in parts]), kind="stable")
-    traces = pa.concat_arrays([_ids(TRACE_PREFIX[i], p.pop("trace"), 8) for i, p in enumerate(parts)])
+    traces = pa.concat_arrays([ids(TRACE_PREFIX[i], p.pop("trace"), 8) for i, p in enumerate(parts)])
 
     def col(name: str) -> Any:  # each row column is used once: free it as it is taken
         return np.concatenate([p.pop(name) for p in parts])[order]
@@ -770,36 +724,36 @@ def _usage_table(parts: list[dict[str, Any]], month: _Month, start_us: int) -> p
     model, error, tenant, release = col("model"), col("error"), col("tenant"), col("release")
     columns: dict[str, pa.Array] = {
         "ts": pa.array((start_us + col("ts_us")).astype("datetime64[us]")),
-        "request_id": _ids("req-", np.arange(n, dtype=np.int64), 9),
+        "request_id": ids("req-", np.arange(n, dtype=np.int64), 9),
         "trace_id": traces.take(pa.array(order)),
-        "tenant": _string_column(tenant, TENANT_NAMES),
-        "feature": _string_column(col("feature"), FEATURES),
-        "workflow": _string_column(col("workflow"), WORKFLOWS),
-        "user_id": _string_column(col("user"), month.user_ids),
-        "environment": _string_column(np.zeros(n, dtype=np.int64), ("production",)),
-        "region": _string_column(np.asarray([r for _, r in TENANTS])[tenant], REGIONS),
-        "release": _string_column(release, month.release_names),
-        "prompt_version": _string_column(
+        "tenant": string_column(tenant, TENANT_NAMES),
+        "feature": string_column(col("feature"), FEATURES),
+        "workflow": string_column(col("workflow"), WORKFLOWS),
+        "user_id": string_column(col("user"), month.user_ids),
+        "environment": string_column(np.zeros(n, dtype=np.int64), ("production",)),
+        "region": string_column(np.asarray([r for _, r in TENANTS])[tenant], REGIONS),
+        "release": string_column(release, month.release_names),
+        "prompt_version": string_column(
             np.asarray([PROMPT_VERSIONS.index(r[3]) for r in RELEASES])[release], PROMPT_VERSIONS
         ),
-        "provider": _string_column(model, tuple(m[1] for m in MODELS)),
-        "model": _string_column(model, tuple(m[0] for m in MODELS)),
-        "operation": _string_column((model == EMBED).astype(np.int64), ("chat", "embeddings")),
+        "provider": string_column(model, tuple(m[1] for m in MODELS)),
+        "model": string_column(model, tuple(m[0] for m in MODELS)),
+        "operation": string_column((model == EMBED).astype(np.int64), ("chat", "embeddings")),
     }
     for name in TOKEN_COLUMNS:
         columns[name] = pa.array(col(name), pa.int64())
-    columns["latency_ms"] = _float_column(col("latency_ms"))
-    columns["ttft_ms"] = _float_column(col("ttft_ms"))
-    columns["status"] = _string_column(error.astype(np.int64), ("ok", "error"))
+    columns["latency_ms"] = float_column(col("latency_ms"))
+    columns["ttft_ms"] = float_column(col("ttft_ms"))
+    columns["status"] = string_column(error.astype(np.int64), ("ok", "error"))
     columns["attempt"] = pa.array(col("attempt"), pa.int32())
     columns["response_cache_hit"] = pa.array(col("cache_hit"), pa.bool_())
-    columns["serving"] = _string_column(model, tuple(m[2] for m in MODELS))
-    columns["priority"] = _string_column(col("priority"), PRIORITIES)
-    columns["gpu_seconds"] = _float_column(col("gpu_seconds"))
+    columns["serving"] = string_column(model, tuple(m[2] for m in MODELS))
+    columns["priority"] = string_column(col("priority"), PRIORITIES)
+    columns["gpu_seconds"] = float_column(col("gpu_seconds"))
     # response payload: about 4 bytes per output token plus the envelope
     columns["egress_bytes"] = pa.array(columns["output_tokens"].to_numpy() * 4 + 800, pa.int64())
     columns["reported_cost_usd"] = pa.nulls(n, pa.float64())
-    columns["attributes"] = _string_column(col("attribute"), ATTRIBUTES)
+    columns["attributes"] = string_column(col("attribute"), ATTRIBUTES)
     return pa.table(columns, schema=arrow_schema(USAGE))
 
 
@@ -814,14 +768,14 @@ def _outcomes_table(parts: list[dict[str, Any]], start_us: int) -> pa.Table:
         chunks.append(
             pa.table(
                 {
-                    "trace_id": _ids(TRACE_PREFIX[feature], p["unit_trace"][has], 8),
+                    "trace_id": ids(TRACE_PREFIX[feature], p["unit_trace"][has], 8),
                     "ts": pa.array((start_us + p["unit_end_us"][has]).astype("datetime64[us]")),
-                    "tenant": _string_column(p["unit_tenant"][has], TENANT_NAMES),
-                    "feature": _string_column(np.full(n, feature), FEATURES),
+                    "tenant": string_column(p["unit_tenant"][has], TENANT_NAMES),
+                    "feature": string_column(np.full(n, feature), FEATURES),
                     "workflow": pa.nulls(n, pa.string()),
-                    "use_case": _string_column(np.full(n, feature), USE_CASES),
-                    "outcome": _string_column(outcome, OUTCOME_NAMES),
-                    "value_usd": _float_column(value),
+                    "use_case": string_column(np.full(n, feature), USE_CASES),
+                    "outcome": string_column(outcome, OUTCOME_NAMES),
+                    "value_usd": float_column(value),
                     "attributes": pa.nulls(n, pa.string()),
                 },
                 schema=arrow_schema(OUTCOMES),
