@@ -1,9 +1,10 @@
 """The shared ingestion machinery: read, validate, quarantine, dedupe, store.
 
-Everything runs on the engine: a file is read into a staging table, every row is
-checked with one SQL expression per rule, good rows are inserted with an anti-join
-on the table's key, bad rows go to ``quarantine`` with the record number, field and
-reason. One transaction per file: a file either lands whole or not at all.
+Everything runs on the engine, in two phases (docs/formats.md). First, in temporary tables only: a file is
+staged (``_stage``: a copy, or a view on a Parquet file) and every row is typed and checked with one SQL
+expression per rule (``_checked_N``). Then one transaction per file: good rows are inserted with an anti-join
+on the table's key, bad rows go to ``quarantine`` with the record number, field and reason; a file either
+lands whole or not at all.
 """
 
 from __future__ import annotations
