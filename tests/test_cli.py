@@ -149,3 +149,21 @@ def test_unknown_format_is_a_clear_error(db: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["--db", db, "ingest", "otlpp", str(tmp_path / "x.json")])
     assert res.exit_code == 2
     assert "did you mean 'otlp'" in res.output
+
+
+def test_ingest_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write_csv(folder / "day1.csv", USAGE[:5])
+    write_csv(folder / "day2.csv", USAGE[5:])
+    db = str(tmp_path / "w.duckdb")
+    res = runner.invoke(app, ["--db", db, "ingest", "usage", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "record 8" in res.output  # the bad row of day2.csv
+    import duckdb
+
+    with duckdb.connect(db, read_only=True) as con:
+        logged = con.execute("SELECT source_file, rows_landed FROM ingest_log ORDER BY source_file").fetchall()
+    assert [(Path(f).name, n) for f, n in logged] == [("day1.csv", 5), ("day2.csv", 7)]
+    res = runner.invoke(app, ["--db", db, "ingest", "usage", str(tmp_path / "nothing-here")])
+    assert res.exit_code == 2 and "no such file" in " ".join(res.output.split())

@@ -313,3 +313,42 @@ def test_transactions_do_not_nest_and_the_outer_one_survives(workspace: Workspac
     assert workspace.store.sql("SELECT count(*) FROM usage") == [(0,)]
     [res] = workspace.ingest("usage", [path])
     assert res.rows_landed == 1
+
+
+def test_a_folder_gives_the_files_the_format_reads(workspace: Workspace, tmp_path: Path) -> None:
+    import gzip
+
+    from conftest import write_csv
+
+    export = tmp_path / "export"
+    (export / "2026" / "10").mkdir(parents=True)
+    (export / ".partial").mkdir()
+    write_csv(export / "b.csv", [row("b1")])
+    write_csv(export / "2026" / "10" / "a.csv", [row("a1"), row("a2")])
+    (export / "c.csv.gz").write_bytes(gzip.compress(write_csv(tmp_path / "c.csv", [row("c1")]).read_bytes()))
+    write_csv(export / ".partial" / "d.csv", [row("d1")])  # hidden: an export still being written
+    (export / "README.txt").write_text("not data")
+    results = workspace.ingest("usage", [export])
+    names = [Path(r.source_file).relative_to(export).as_posix() for r in results]
+    assert names == ["2026/10/a.csv", "b.csv", "c.csv.gz"]  # sorted by path, hidden and foreign files left out
+    assert workspace.store.sql("SELECT count(*) FROM usage") == [(4,)]
+
+
+def test_a_quoted_pattern_gives_its_matches(workspace: Workspace, tmp_path: Path, csv_file) -> None:  # type: ignore[no-untyped-def]
+    csv_file("u1.csv", [row("p1")])
+    csv_file("u2.csv", [row("p2")])
+    csv_file("other.csv", [row("p3")])
+    results = workspace.ingest("usage", [str(tmp_path / "u*.csv")])
+    assert [Path(r.source_file).name for r in results] == ["u1.csv", "u2.csv"]
+
+
+@pytest.mark.parametrize("kind", ["empty folder", "pattern"])
+def test_a_folder_or_pattern_with_nothing_to_read_is_an_error(workspace: Workspace, tmp_path: Path, kind: str) -> None:
+    (tmp_path / "dump").mkdir()
+    (tmp_path / "dump" / "notes.txt").write_text("x")
+    target = tmp_path / "dump" if kind == "empty folder" else tmp_path / "dump" / "*.parquet"
+    message = "no usage files in it" if kind == "empty folder" else "no file matches"
+    with pytest.raises(InputFileNotFound, match=message) as e:
+        workspace.ingest("usage", [target])
+    assert str(target) in str(e.value)
+    assert workspace.store.sql("SELECT count(*) FROM ingest_log") == [(0,)]

@@ -87,7 +87,13 @@ def ingest(
     fmt: Annotated[
         str, typer.Argument(metavar="FORMAT", help="usage, outcomes, or a source format (see `unitcost formats`).")
     ],
-    files: Annotated[list[Path], typer.Argument(help="Files to load (.csv, .parquet, .jsonl, .json; .gz too).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files to load (.csv, .parquet, .jsonl, .json; .gz too); a folder loads the files in it the format "
+            "reads; a quoted pattern ('exports/*.json') its matches."
+        ),
+    ],
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row instead of quarantining it.")] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
     mapping: Annotated[
@@ -95,14 +101,18 @@ def ingest(
     ] = None,
 ) -> None:
     """Load files: bad rows are quarantined with file, record and reason; nothing is counted twice."""
+    from unitcost.ingest import get_adapter
+    from unitcost.ingest.canonical import input_files
     from unitcost.report.terminal import ingest_progress, render_ingest
 
     results = []
-    with _workspace() as ws, ingest_progress(console, len(files), enabled=not quiet) as advance:
-        for path in files:
-            file_results = ws.ingest(fmt, [path], strict=strict, mapping=mapping)
-            advance(path, sum(r.rows_read + r.rows_ignored for r in file_results))
-            results.extend(file_results)
+    with _workspace() as ws:
+        paths = input_files(get_adapter(fmt, config=ws.config, mapping=mapping), files)
+        with ingest_progress(console, len(paths), enabled=not quiet) as advance:
+            for path in paths:
+                file_results = ws.ingest(fmt, [path], strict=strict, mapping=mapping)
+                advance(path, sum(r.rows_read + r.rows_ignored for r in file_results))
+                results.extend(file_results)
     if not quiet:
         render_ingest(console, results)
 
