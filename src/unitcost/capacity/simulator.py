@@ -85,15 +85,14 @@ import math
 import numba
 import numpy as np
 
+from unitcost.capacity.simulator_inputs import POLICIES, invalid, validate
 from unitcost.capacity.types import Disruptions, EngineSpec, Requests, ScalingSpec, SimulationResult
-from unitcost.errors import InvalidOptionError
 
 NO_DISRUPTIONS = Disruptions()
 DEFAULT_DRAIN_S = 600.0
 
 # replica states
 _OFF, _WARMING, _READY, _DRAINING = 0, 1, 2, 3
-_POLICIES = {"fixed": 0, "utilization": 1, "queue": 2}
 _NEVER = 1 << 62  # a finish step that never comes
 
 # The compiled core works on a few arrays of fields, named by these indices:
@@ -602,93 +601,6 @@ def _core(pi: _Array, pf: _Array, rq: _Array, rt: _Array, qm: _Array, spot: _Arr
     return samples[:ns], sums
 
 
-def _fail(message: str) -> InvalidOptionError:
-    return InvalidOptionError(f"simulate: {message}")
-
-
-def _validate(requests: Requests, engine: EngineSpec, scaling: ScalingSpec, disruptions: Disruptions) -> None:
-    """Raise :class:`InvalidOptionError` on inputs the simulator cannot run (naming the offending row)."""
-    n = requests.count
-    if n < 1:
-        raise _fail("no requests to simulate")
-    for name in ("arrival_s", "output_tokens", "class_id"):
-        arr = getattr(requests, name)
-        if np.ndim(arr) != 1 or len(arr) != n:
-            raise _fail(f"requests.{name} has shape {np.shape(arr)}, expected ({n},) like input_tokens")
-    if engine.max_batch < 1:
-        raise _fail(f"engine.max_batch must be >= 1, got {engine.max_batch}")
-    if engine.kv_capacity_tokens < 1:
-        raise _fail(f"engine.kv_capacity_tokens must be >= 1, got {engine.kv_capacity_tokens}")
-    if engine.max_batched_tokens < engine.max_batch:
-        raise _fail(
-            f"engine.max_batched_tokens ({engine.max_batched_tokens}) must be >= max_batch ({engine.max_batch}): "
-            "every running sequence decodes one token per step"
-        )
-    coeffs = engine.step
-    values = [getattr(coeffs, f) for f in coeffs.__dataclass_fields__]
-    if not all(math.isfinite(v) and v >= 0 for v in values):
-        raise _fail(f"engine.step coefficients must be finite and >= 0, got {coeffs}")
-    if coeffs.step_s(1, 0, 0) <= 0:
-        raise _fail("engine.step gives zero-length steps: set overhead_s or weight_read_s > 0")
-    inp, out, cls = requests.input_tokens, requests.output_tokens, requests.class_id
-    for name, a in (("input_tokens", inp), ("output_tokens", out)):
-        bad = np.flatnonzero(a < 1)
-        if bad.size:
-            raise _fail(f"requests.{name} must be >= 1: row {int(bad[0])} has {int(a[bad[0]])}")
-    too_big = np.flatnonzero(inp + out > engine.kv_capacity_tokens)
-    if too_big.size:
-        i = int(too_big[0])
-        raise _fail(
-            f"row {i} needs {int(inp[i])} input + {int(out[i])} output = {int(inp[i] + out[i])} KV tokens, more than "
-            f"engine.kv_capacity_tokens ({engine.kv_capacity_tokens}): it could never be served "
-            f"({too_big.size} such rows)"
-        )
-    nclass = len(requests.class_priority)
-    bad = np.flatnonzero((cls < 0) | (cls >= nclass))
-    if bad.size:
-        raise _fail(f"requests.class_id must be in 0..{nclass - 1}: row {int(bad[0])} has {int(cls[bad[0]])}")
-    if requests.concurrency < 0:
-        raise _fail(f"requests.concurrency must be >= 0, got {requests.concurrency}")
-    if not (math.isfinite(requests.duration_s) and requests.duration_s >= 0):
-        raise _fail(f"requests.duration_s must be finite and >= 0, got {requests.duration_s}")
-    if requests.concurrency == 0:
-        t = requests.arrival_s
-        bad = np.flatnonzero(~np.isfinite(t) | (t < 0))
-        if bad.size:
-            raise _fail(f"requests.arrival_s must be finite and >= 0: row {int(bad[0])} has {t[bad[0]]}")
-        bad = np.flatnonzero(np.diff(t) < 0)
-        if bad.size:
-            i = int(bad[0]) + 1
-            raise _fail(f"requests.arrival_s must be sorted: row {i} ({t[i]}) arrives before row {i - 1} ({t[i - 1]})")
-    if scaling.policy not in _POLICIES:
-        raise _fail(f"scaling.policy must be one of {sorted(_POLICIES)}, got {scaling.policy!r}")
-    if scaling.min_replicas < 0 or scaling.max_replicas < max(1, scaling.min_replicas):
-        raise _fail(
-            f"need 0 <= min_replicas <= max_replicas and max_replicas >= 1, "
-            f"got {scaling.min_replicas} and {scaling.max_replicas}"
-        )
-    for name in ("interval_s", "target_utilization", "target_queue_per_replica"):
-        if not getattr(scaling, name) > 0:
-            raise _fail(f"scaling.{name} must be > 0, got {getattr(scaling, name)}")
-    for name in ("warmup_s", "scale_down_after_s", "warm_start_s"):
-        if not (math.isfinite(getattr(scaling, name)) and getattr(scaling, name) >= 0):
-            raise _fail(f"scaling.{name} must be finite and >= 0, got {getattr(scaling, name)}")
-    if scaling.initial_replicas < 0:
-        raise _fail(f"scaling.initial_replicas must be >= 0, got {scaling.initial_replicas}")
-    if scaling.warm_pool < 0:
-        raise _fail(f"scaling.warm_pool must be >= 0, got {scaling.warm_pool}")
-    if disruptions.spot and len(disruptions.spot) != scaling.max_replicas:
-        raise _fail(
-            f"disruptions.spot has {len(disruptions.spot)} entries, expected one per slot "
-            f"(max_replicas = {scaling.max_replicas}) or none"
-        )
-    if not disruptions.spot_interruptions_per_hour >= 0:
-        raise _fail(f"spot_interruptions_per_hour must be >= 0, got {disruptions.spot_interruptions_per_hour}")
-    for time_s, cap in disruptions.availability:
-        if not math.isfinite(time_s) or cap < 0:
-            raise _fail(f"disruptions.availability step ({time_s}, {cap}) needs a finite time and a cap >= 0")
-
-
 def simulate(
     requests: Requests,
     engine: EngineSpec,
@@ -739,12 +651,12 @@ def _run(
     The results must be the same either way (a test checks it): ``exact`` interleaves every step of every
     replica through the global event loop, the plain reading of the model.
     """
-    _validate(requests, engine, scaling, disruptions)
+    validate(requests, engine, scaling, disruptions)
     if not (math.isfinite(sample_s) and sample_s > 0):
-        raise _fail(f"sample_s must be > 0, got {sample_s}")
+        raise invalid(f"sample_s must be > 0, got {sample_s}")
     drain = DEFAULT_DRAIN_S if drain_s is None else float(drain_s)
     if not (math.isfinite(drain) and drain >= 0):
-        raise _fail(f"drain_s must be finite and >= 0, got {drain_s}")
+        raise invalid(f"drain_s must be finite and >= 0, got {drain_s}")
     n = requests.count
     closed = requests.concurrency > 0
     duration = float(requests.duration_s)
@@ -781,7 +693,7 @@ def _run(
     co = engine.step
     pi = np.array(
         [engine.max_batch, engine.max_batched_tokens, engine.kv_capacity_tokens, closed, n, nclass, nr,
-         scaling.min_replicas, scaling.max_replicas, _POLICIES[scaling.policy], scaling.warm_pool, exact, initial],
+         scaling.min_replicas, scaling.max_replicas, POLICIES[scaling.policy], scaling.warm_pool, exact, initial],
         dtype=np.int64,
     )  # fmt: skip
     pf = np.array(
