@@ -352,3 +352,25 @@ def test_a_folder_or_pattern_with_nothing_to_read_is_an_error(workspace: Workspa
         workspace.ingest("usage", [target])
     assert str(target) in str(e.value)
     assert workspace.store.sql("SELECT count(*) FROM ingest_log") == [(0,)]
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "path"),
+    [
+        ("otlp", FIXTURES / "otlp" / "current.binpb"),
+        ("litellm", FIXTURES / "litellm" / "spend_logs.csv"),
+        ("litellm", FIXTURES / "litellm" / "spend_logs_v2.json"),
+        ("langfuse", FIXTURES / "langfuse" / "trace.json"),
+        ("openai-usage", FIXTURES / "openai-usage" / "completions_page1.json"),
+        ("focus", FIXTURES / "focus" / "azure_focus_1_2.parquet"),
+        ("focus", FIXTURES / "focus" / "aws_focus_1_0.csv"),
+    ],
+)
+def test_every_format_leaves_no_working_tables(workspace: Workspace, fmt: str, path: Path) -> None:
+    results = workspace.ingest(fmt, [path])
+    assert sum(r.rows_landed for r in results) > 0
+    temp = "SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL SELECT view_name FROM duckdb_views() "
+    assert workspace.store.sql(temp + "WHERE temporary AND NOT internal") == []

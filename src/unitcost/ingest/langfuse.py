@@ -11,11 +11,21 @@ export worker (``observation-stream.ts``); the decisions are in docs/formats/lan
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 
 from unitcost.errors import IngestError
-from unitcost.ingest.applog import looked_up, ms_between, normalize, register_models, stage_records, tag_value, text_of
+from unitcost.ingest.applog import (
+    MODEL_LOOKUP,
+    looked_up,
+    ms_between,
+    normalize,
+    register_models,
+    stage_records,
+    tag_value,
+    text_of,
+)
 from unitcost.ingest.base import Adapter, Mapping, quote_ident
 from unitcost.ingest.registry import register
 from unitcost.schema import USAGE
@@ -62,6 +72,8 @@ class LangfuseAdapter(Adapter):
 
     name = "langfuse"
     description = "Langfuse observations and traces (UI export CSV/JSON/JSONL, public API JSON)"
+
+    temp_tables: ClassVar[tuple[str, ...]] = (MODEL_LOOKUP, "_pages", "_traces")
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         columns = stage_records(self, con, path)

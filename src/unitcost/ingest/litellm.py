@@ -11,11 +11,21 @@ The SQL helpers it shares with the Langfuse format live in :mod:`unitcost.ingest
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 
 from unitcost.errors import IngestError
-from unitcost.ingest.applog import looked_up, ms_between, normalize, register_models, stage_records, tag_value, text_of
+from unitcost.ingest.applog import (
+    MODEL_LOOKUP,
+    looked_up,
+    ms_between,
+    normalize,
+    register_models,
+    stage_records,
+    tag_value,
+    text_of,
+)
 from unitcost.ingest.base import Adapter, Mapping
 from unitcost.ingest.registry import register
 from unitcost.schema import USAGE
@@ -32,6 +42,8 @@ class LiteLLMAdapter(Adapter):
 
     name = "litellm"
     description = "LiteLLM proxy spend logs (LiteLLM_SpendLogs CSV export, /spend/logs JSON, JSONL)"
+
+    temp_tables: ClassVar[tuple[str, ...]] = (MODEL_LOOKUP, "_pages")
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         columns = stage_records(self, con, path)
