@@ -18,6 +18,8 @@ from unitcost.ingest.base import Adapter, quote_ident, stage_file
 
 #: Lookup table of (provider hint, model as logged) -> (provider, model), filled once per file.
 MODEL_LOOKUP = "_model_lookup"
+#: the working tables stage_records() and register_models() leave for the mappings (dropped after each file)
+WORKING_TABLES = (MODEL_LOOKUP, "_pages")
 
 
 def text_of(columns: list[str], name: str) -> str:

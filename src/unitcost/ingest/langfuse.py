@@ -17,7 +17,7 @@ import duckdb
 
 from unitcost.errors import IngestError
 from unitcost.ingest.applog import (
-    MODEL_LOOKUP,
+    WORKING_TABLES,
     looked_up,
     ms_between,
     normalize,
@@ -73,7 +73,7 @@ class LangfuseAdapter(Adapter):
     name = "langfuse"
     description = "Langfuse observations and traces (UI export CSV/JSON/JSONL, public API JSON)"
 
-    temp_tables: ClassVar[tuple[str, ...]] = (MODEL_LOOKUP, "_pages", "_traces")
+    temp_tables: ClassVar[tuple[str, ...]] = (*WORKING_TABLES, "_traces")
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         columns = stage_records(self, con, path)

@@ -17,7 +17,7 @@ import duckdb
 
 from unitcost.errors import IngestError
 from unitcost.ingest.applog import (
-    MODEL_LOOKUP,
+    WORKING_TABLES,
     looked_up,
     ms_between,
     normalize,
@@ -43,7 +43,7 @@ class LiteLLMAdapter(Adapter):
     name = "litellm"
     description = "LiteLLM proxy spend logs (LiteLLM_SpendLogs CSV export, /spend/logs JSON, JSONL)"
 
-    temp_tables: ClassVar[tuple[str, ...]] = (MODEL_LOOKUP, "_pages")
+    temp_tables: ClassVar[tuple[str, ...]] = WORKING_TABLES
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         columns = stage_records(self, con, path)
