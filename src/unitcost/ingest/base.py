@@ -316,7 +316,7 @@ class Adapter:
             )
         return reader
 
-    #: temporary tables the adapter's staging leaves for :meth:`apply`; dropped when the file is done
+    #: temporary tables the adapter's staging leaves (for its mappings or :meth:`apply`); dropped after each file
     temp_tables: ClassVar[tuple[str, ...]] = ()
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -353,7 +353,7 @@ def stage_file(adapter: Adapter, con: duckdb.DuckDBPyConnection, path: Path, *, 
             con.execute(f"CREATE TEMP VIEW _stage AS SELECT * FROM read_parquet({p}, file_row_number = true)")
         else:
             con.execute(f"CREATE TEMP TABLE _stage AS SELECT * FROM {src}")
-            columns = [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
+            columns = _stage_columns(con)
     except duckdb.Error as e:
         first = str(e).strip().splitlines()[0]
         raise IngestError(f"cannot be read as {reader} ({adapter.name}): {first}", path=str(path)) from e
@@ -416,6 +416,7 @@ class _Checked:
 
 
 def _stage_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The columns of ``_stage``."""
     return [r[0] for r in con.execute("DESCRIBE _stage").fetchall()]
 
 
