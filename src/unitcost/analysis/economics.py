@@ -167,6 +167,15 @@ def _period(ts: ir.TimestampValue, grain: str) -> ir.TimestampValue:
     return ts.truncate({"hour": "h", "day": "D", "week": "W", "month": "M"}[grain])
 
 
+def _model_keys(t: ir.Table, dims: list[str], grain: str | None, ts: ir.TimestampValue) -> dict[str, ir.Value]:
+    """The leading group keys of both token groupings (requests and hourly rollups): dims, period, provider,
+    model; each grouping adds its own after them, in the same order, so the two can be unioned."""
+    keys: dict[str, ir.Value] = {d: t[d] for d in dims}
+    if grain:
+        keys["period"] = _period(ts, grain)
+    return keys | {"provider": t.provider, "model": t.model}
+
+
 def _units(store: Store, u: ir.Table, keys: tuple[str, ...] = (), **extra: ir.Scalar) -> ir.Table:
     """One row per unit of work (per unit and ``keys``, when given): ``u_id``, ``last_row_id`` (its last
     request), ``success``, ``unit_requests``, the ``keys`` and the ``extra`` aggregates of its requests (e.g.
@@ -258,12 +267,8 @@ def _grouped(
 ) -> ir.Table:
     """Token sums of requests ``r`` per (dims, period, provider, model, serving, price segment, success, error,
     response cache hit)."""
-    keys_cols: dict[str, ir.Value] = {d: r[d] for d in dims}
-    if grain:
-        keys_cols["period"] = _period(r.ts, grain)
+    keys_cols = _model_keys(r, dims, grain, r.ts)
     keys_cols |= {
-        "provider": r.provider,
-        "model": r.model,
         **({"serving": r.serving} if stack_drivers else {}),
         **seg.of_requests(r),
         "success": success,
@@ -308,12 +313,8 @@ def _rollup_grouped(
     h, edge = rollups.split_range(store, u, start, end)
     if h is None:  # no whole hour: the requests alone
         return _grouped(u, dims, grain, seg, False, False, ibis.null("boolean"), ibis.null("boolean"))
-    keys_cols: dict[str, ir.Value] = {d: h[d] for d in dims}
-    if grain:
-        keys_cols["period"] = _period(h.hour, grain)
+    keys_cols = _model_keys(h, dims, grain, h.hour)
     keys_cols |= {
-        "provider": h.provider,
-        "model": h.model,
         **rollups.segment_of(h, seg, edges),
         "success": ibis.null("boolean"),
         "is_error": ibis.literal(False),
